@@ -1,0 +1,33 @@
+import { Command, CommanderError } from 'commander';
+import { describeError } from '../errors/anofair-error.js';
+import { registerDeidentifyCommand } from './deidentify-command.js';
+
+/** Each subcommand lives in its own file and registers itself here. */
+const SUBCOMMANDS: Array<(program: Command) => void> = [registerDeidentifyCommand];
+
+export function buildProgram(): Command {
+  const program = new Command('anofair')
+    .description(
+      'AnoFAIR Gateway: a DICOMweb gateway between a clinical PACS and research archives, with PS3.15\n' +
+        'de-identification (keyed pseudonyms, UIDs and date shifts) and CXR-AnoFAIR pixel anonymization.',
+    )
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const register of SUBCOMMANDS) register(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    process.stderr.write(`anofair: ${describeError(err)}\n`);
+    process.exitCode = 2;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The one catalogue of error codes. Every failure a user can see is an AnofairError with a stable code
+ * from this table; the HTTP layer maps codes to statuses in one place (src/gateway/http-errors.ts) and the
+ * CLI prints `code: message`. Messages must never contain PHI: name the attribute (tag), never its value.
+ */
+export const ERROR_CATALOGUE = {
+  // DICOM input
+  DICOM_PARSE: { http: 400, summary: 'The input is not a readable DICOM Part 10 object' },
+  DICOM_UNSUPPORTED: { http: 415, summary: 'The DICOM object uses an encoding this gateway does not support' },
+  DICOM_MISSING_ATTRIBUTE: { http: 400, summary: 'A required attribute is missing' },
+  // De-identification
+  DEID_QUARANTINED: { http: 409, summary: 'The instance was withheld from release (fail closed) and quarantined' },
+  DEID_KEY_MISSING: { http: 500, summary: 'No pseudonymisation key is configured' },
+  DEID_LOOKUP: { http: 500, summary: 'The subject lookup table is invalid' },
+  // Configuration and policy
+  CONFIG_INVALID: { http: 500, summary: 'The configuration is invalid' },
+  RULES_INVALID: { http: 500, summary: 'The routing rules are invalid' },
+  // HTTP / DICOMweb
+  BAD_REQUEST: { http: 400, summary: 'The request is malformed' },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, summary: 'The request media type is not supported' },
+  NOT_ACCEPTABLE: { http: 406, summary: 'No acceptable representation is available' },
+  PAYLOAD_TOO_LARGE: { http: 413, summary: 'The request body exceeds the configured limit' },
+  NOT_FOUND: { http: 404, summary: 'No such resource' },
+  CONFLICT: { http: 409, summary: 'The request conflicts with the current state' },
+  UPSTREAM_UNREACHABLE: { http: 502, summary: 'The upstream DICOMweb server could not be reached' },
+  UPSTREAM_TIMEOUT: { http: 504, summary: 'The upstream DICOMweb server did not answer in time' },
+  UPSTREAM_ERROR: { http: 502, summary: 'The upstream DICOMweb server failed' },
+  // Files and I/O
+  IO: { http: 500, summary: 'A file could not be read or written' },
+  INTERNAL: { http: 500, summary: 'An internal error occurred' },
+} as const satisfies Record<string, { http: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
