@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, it } from 'node:test';
+import type { ForwardJob, GatewayStore, SpoolEntry } from './gateway-store.js';
+
+/**
+ * The behaviour every GatewayStore implementation must have (SQLite now, PostgreSQL later). Call inside a
+ * describe(); `open` gives a fresh, empty store.
+ */
+export function storeContract(open: () => Promise<GatewayStore>): void {
+  let store: GatewayStore;
+  beforeEach(async () => {
+    store = await open();
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  const T0 = 1_700_000_000_000;
+  let n = 0;
+  const entry = (study = 'study-a', over: Partial<SpoolEntry> = {}): SpoolEntry => ({
+    id: `spool-${++n}`,
+    size: 1000,
+    sha256: 'ab'.repeat(32),
+    mode: 'tap',
+    instanceRef: `inst-${n}`,
+    studyRef: study,
+    receivedAt: T0,
+    ...over,
+  });
+  const job = (destination = 'research', rule = 'chest'): ForwardJob => ({
+    rule,
+    destination,
+    deidentify: { profile: 'basic', options: ['retain-patient-characteristics'] },
+    pixels: 'none',
+    ruleSetHash: 'f'.repeat(64),
+  });
+  const claim = (owner = 'node-1/w0', now = T0, maxItems = 10) => store.claimBatch({ owner, now, leaseMs: 60_000, maxItems });
+
+  it('enqueues a spool entry with its jobs as pending items, with the typed job intact', async () => {
+    const e = entry();
+    const ids = await store.enqueue(e, [job('research'), job('trial', 'audit')], T0);
+    assert.equal(ids.length, 2);
+    const item = await store.getItem(ids[1]!);
+    assert.equal(item?.state, 'pending');
+    assert.deepEqual(item?.job, job('trial', 'audit'));
+    assert.equal(item?.spoolId, e.id);
+    assert.equal(item?.studyRef, 'study-a');
+    assert.deepEqual(await store.getSpoolEntry(e.id), e);
+    assert.deepEqual(await store.queueCounts(), [
+      { destination: 'research', state: 'pending', count: 1 },
+      { destination: 'trial', state: 'pending', count: 1 },
+    ]);
+  });
+
+  it('claims a batch of one destination and one study, leases it, and never hands it out twice', async () => {
+    for (let i = 0; i < 3; i++) await store.enqueue(entry('study-a'), [job()], T0);
+    await store.enqueue(entry('study-b'), [job()], T0);
+    await store.enqueue(entry('study-a'), [job('trial')], T0);
+    const batch = await claim('node-1/w0', T0, 10);
+    assert.deepEqual(batch.map((i) => [i.studyRef, i.job.destination, i.state]), [
+      ['study-a', 'research', 'in-flight'],
+      ['study-a', 'research', 'in-flight'],
+      ['study-a', 'research', 'in-flight'],
+    ]);
+    const next = await claim('node-1/w1', T0, 10);
+    assert.equal(next.length, 1);
+    assert.notEqual(next[0]!.studyRef + next[0]!.job.destination, 'study-aresearch');
+    const limited = await claim('node-1/w1', T0, 10);
+    assert.equal(limited.length, 1);
+    assert.deepEqual(await claim('node-1/w1', T0, 10), [], 'everything is leased');
+  });
+
+  it('honours maxItems', async () => {
+    for (let i = 0; i < 5; i++) await store.enqueue(entry('s'), [job()], T0);
+    assert.equal((await claim('o', T0, 2)).length, 2);
+    assert.equal((await claim('o', T0, 2)).length, 2);
+    assert.equal((await claim('o', T0, 2)).length, 1);
+  });
+
+  it('settles delivered, retry (counted or deferred) and quarantined outcomes', async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 4; i++) ids.push(...(await store.enqueue(entry('s'), [job()], T0)));
+    const batch = await claim('o', T0);
+    assert.equal(batch.length, 4);
+    await store.settle(
+      'o',
+      [
+        { itemId: ids[0]!, outcome: { kind: 'delivered', deidSopInstanceUID: '2.25.1', record: { keyId: 'k1' } } },
+        { itemId: ids[1]!, outcome: { kind: 'retry', nextAttemptAt: T0 + 5000, error: 'HTTP 500', counts: true } },
+        { itemId: ids[2]!, outcome: { kind: 'retry', nextAttemptAt: T0 + 5000, error: 'connection refused', counts: false } },
+        { itemId: ids[3]!, outcome: { kind: 'quarantined', reason: 'FailureReason 0xC000', deidSopInstanceUID: '2.25.4' } },
+      ],
+      T0 + 1,
+    );
+    const [a, b, c, d] = await Promise.all(ids.map((id) => store.getItem(id)));
+    assert.equal(a?.state, 'delivered');
+    assert.equal(a?.deidSopInstanceUID, '2.25.1');
+    assert.equal(a?.deliveredAt, T0 + 1);
+    assert.deepEqual([b?.state, b?.attempts, b?.deferrals, b?.nextAttemptAt, b?.lastError], ['pending', 1, 0, T0 + 5000, 'HTTP 500']);
+    assert.deepEqual([c?.state, c?.attempts, c?.deferrals], ['pending', 0, 1]);
+    assert.deepEqual([d?.state, d?.quarantineReason, d?.deidSopInstanceUID], ['quarantined', 'FailureReason 0xC000', '2.25.4']);
+  });
+
+  it('does not hand out an item before its next attempt is due', async () => {
+    const [id] = await store.enqueue(entry('s'), [job()], T0);
+    await claim('o', T0);
+    await store.settle('o', [{ itemId: id!, outcome: { kind: 'retry', nextAttemptAt: T0 + 5000, error: 'x', counts: true } }], T0);
+    assert.deepEqual(await claim('o', T0 + 4999), []);
+    assert.equal((await claim('o', T0 + 5000)).length, 1);
+  });
+
+  it('claims an item that already failed on its own account alone, so it cannot hold back its study', async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) ids.push(...(await store.enqueue(entry('s'), [job()], T0)));
+    await claim('o', T0);
+    await store.settle('o', [{ itemId: ids[0]!, outcome: { kind: 'retry', nextAttemptAt: T0, error: 'x', counts: true } }], T0);
+    await store.settle('o', ids.slice(1).map((itemId) => ({ itemId, outcome: { kind: 'retry' as const, nextAttemptAt: T0 + 1, error: 'y', counts: false } })), T0);
+    const alone = await claim('o', T0 + 1);
+    assert.deepEqual(alone.map((i) => i.id), [ids[0]]);
+    assert.deepEqual((await claim('o', T0 + 1)).map((i) => i.id), ids.slice(1), 'deferred items still batch together');
+  });
+
+  it('skips destinations paused until later, and resumes them when the pause ends', async () => {
+    await store.enqueue(entry('s'), [job('research')], T0);
+    await store.putDestinationState({ name: 'research', health: 'unreachable', since: T0, pausedUntil: T0 + 1000, consecutiveFailures: 3, lastError: 'ECONNREFUSED' });
+    assert.deepEqual(await claim('o', T0 + 999), []);
+    assert.equal((await claim('o', T0 + 1000)).length, 1);
+    const [state] = await store.getDestinationStates();
+    assert.deepEqual(state, { name: 'research', health: 'unreachable', since: T0, pausedUntil: T0 + 1000, consecutiveFailures: 3, lastError: 'ECONNREFUSED', lastSuccessAt: undefined });
+  });
+
+  it('ignores a settle from an owner that no longer holds the lease', async () => {
+    const [id] = await store.enqueue(entry('s'), [job()], T0);
+    await store.claimBatch({ owner: 'old', now: T0, leaseMs: 10, maxItems: 1 });
+    const taken = await store.claimBatch({ owner: 'new', now: T0 + 11, leaseMs: 60_000, maxItems: 1 });
+    assert.deepEqual(taken.map((i) => i.id), [id], 'an expired lease is claimable');
+    await store.settle('old', [{ itemId: id!, outcome: { kind: 'quarantined', reason: 'stale' } }], T0 + 12);
+    assert.equal((await store.getItem(id!))?.state, 'in-flight');
+    await store.settle('new', [{ itemId: id!, outcome: { kind: 'delivered' } }], T0 + 13);
+    assert.equal((await store.getItem(id!))?.state, 'delivered');
+  });
+
+  it('releases the leases of a restarted owner at once', async () => {
+    for (let i = 0; i < 2; i++) await store.enqueue(entry(`s${i}`), [job()], T0);
+    await claim('node-1/w0', T0);
+    await claim('node-2/w0', T0);
+    assert.equal(await store.releaseLeases('node-1/', T0 + 1), 1);
+    const counts = await store.queueCounts();
+    assert.deepEqual(counts, [
+      { destination: 'research', state: 'in-flight', count: 1 },
+      { destination: 'research', state: 'pending', count: 1 },
+    ]);
+    assert.equal(await store.releaseLeases('node_', T0 + 1), 0, 'the prefix is literal, not a LIKE pattern');
+  });
+
+  it('reports spool entries as finished only when every item is delivered or discarded', async () => {
+    const e = entry('s');
+    const [a, b] = await store.enqueue(e, [job('research'), job('trial')], T0);
+    let batch = await claim('o', T0);
+    await store.settle('o', [{ itemId: batch[0]!.id, outcome: { kind: 'delivered' } }], T0);
+    assert.deepEqual(await store.finishedSpoolEntries(10), []);
+    batch = await claim('o', T0);
+    await store.settle('o', [{ itemId: batch[0]!.id, outcome: { kind: 'quarantined', reason: 'r' } }], T0);
+    assert.deepEqual(await store.finishedSpoolEntries(10), [], 'a quarantined item keeps its file');
+    assert.ok(await store.discard(b!, T0));
+    assert.deepEqual((await store.finishedSpoolEntries(10)).map((s) => s.id), [e.id]);
+    await store.forgetSpoolEntry(e.id);
+    assert.equal(await store.getSpoolEntry(e.id), undefined);
+    assert.equal((await store.getItem(a!))?.state, 'delivered', 'the ledger stays');
+    assert.deepEqual(await store.knownSpoolIds([e.id, 'x']), new Set());
+  });
+
+  it('lists, requeues and discards quarantined items; other states are left alone', async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) ids.push(...(await store.enqueue(entry(`s${i}`), [job(i === 2 ? 'trial' : 'research')], T0)));
+    for (let i = 0; i < 3; i++) {
+      const [item] = await claim('o', T0 + i);
+      await store.settle('o', [{ itemId: item!.id, outcome: { kind: 'quarantined', reason: `reason ${item!.id}` } }], T0 + i);
+    }
+    const page = await store.listQuarantine({ limit: 2, offset: 0 });
+    assert.equal(page.total, 3);
+    assert.deepEqual(page.items.map((i) => i.id), [ids[2], ids[1]], 'newest first');
+    assert.deepEqual((await store.listQuarantine({ limit: 10, offset: 0, destination: 'trial' })).items.map((i) => i.id), [ids[2]]);
+    const requeued = await store.requeue(ids[0]!, T0 + 10);
+    assert.deepEqual([requeued?.state, requeued?.attempts, requeued?.quarantineReason], ['pending', 0, undefined]);
+    assert.equal(await store.requeue(ids[0]!, T0 + 10), undefined, 'no longer quarantined');
+    assert.equal((await store.discard(ids[1]!, T0 + 10))?.state, 'discarded');
+    assert.equal(await store.discard(ids[1]!, T0 + 10), undefined);
+    assert.equal(await store.requeue(999_999, T0), undefined);
+    assert.equal((await store.listQuarantine({ limit: 10, offset: 0 })).total, 1);
+  });
+
+  it('reports the oldest waiting item per destination', async () => {
+    await store.enqueue(entry('s'), [job('research')], T0 + 5);
+    await store.enqueue(entry('s'), [job('research'), job('trial')], T0 + 9);
+    assert.deepEqual(await store.oldestWaiting(), [
+      { destination: 'research', since: T0 + 5 },
+      { destination: 'trial', since: T0 + 9 },
+    ]);
+  });
+}
