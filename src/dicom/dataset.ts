@@ -25,7 +25,14 @@ export type DicomDataset = Record<Tag, DicomElement>;
 export interface DicomFile {
   /** File Meta Information, group 0002. */
   meta: DicomDataset;
+  /** The data set; without the top-level Pixel Data when that is encapsulated (see encapsulatedPixelData). */
   dataset: DicomDataset;
+  /** Top-level encapsulated Pixel Data, byte-exact: its items (offset table, fragments) and delimiter. */
+  encapsulatedPixelData?: Uint8Array;
+  /** Transfer syntax of the bytes that were read (deflated input is held and written as Explicit VR LE). */
+  sourceTransferSyntaxUID?: string;
+  /** What the reader repaired (tags and kinds, never values). */
+  repairs?: string[];
 }
 
 export const TRANSFER_SYNTAX = {

@@ -1,23 +1,116 @@
 import dcmjs from 'dcmjs';
-import { AnofairError } from '../errors/anofair-error.js';
-import type { DicomFile } from './dataset.js';
+import { AnofairError, isAnofairError } from '../errors/anofair-error.js';
+import { TRANSFER_SYNTAX, type DicomDataset, type DicomFile } from './dataset.js';
+import { normalizePart10 } from './part10-normalize.js';
 
-const { DicomMessage, DicomDict } = dcmjs.data;
+const { DicomMessage, DicomDict, ReadBufferStream } = dcmjs.data;
 
-/** Parse a DICOM Part 10 byte stream. Throws AnofairError(DICOM_PARSE) with a reason; never returns partial data. */
+// dcmjs reads nested items with a fresh stream whose decoder is Latin-1, whatever the Specific Character Set.
+// normalizePart10 hands dcmjs nothing but UTF-8 text, so every string is read as UTF-8.
+const UTF8 = new TextDecoder('utf-8');
+const readEncodedString = ReadBufferStream.prototype.readEncodedString;
+ReadBufferStream.prototype.readEncodedString = function readUtf8(this: { decoder: TextDecoder }, length: number) {
+  this.decoder = UTF8;
+  return readEncodedString.call(this, length);
+};
+
+const PIXEL_DATA = '7FE00010';
+
+function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+/**
+ * Parse a DICOM Part 10 byte stream (also a bare data set without File Meta Information).
+ * Throws AnofairError(DICOM_PARSE) with a reason; never returns partial data.
+ */
 export function readPart10(bytes: Uint8Array): DicomFile {
-  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   try {
-    const dict = DicomMessage.readFile(buffer);
-    return { meta: dict.meta, dataset: dict.dict };
+    const normalized = normalizePart10(bytes);
+    const dict = DicomMessage.readFile(toArrayBuffer(normalized.bytes));
+    const meta = dict.meta as DicomDataset;
+    const dataset = dict.dict as DicomDataset;
+    // A bare data set gets its Media Storage SOP Class/Instance from the data set (PS3.10 7.1).
+    if (!meta['00020002']?.Value?.[0] && dataset['00080016']?.Value?.[0]) meta['00020002'] = { vr: 'UI', Value: [dataset['00080016'].Value[0]] };
+    if (!meta['00020003']?.Value?.[0] && dataset['00080018']?.Value?.[0]) meta['00020003'] = { vr: 'UI', Value: [dataset['00080018'].Value[0]] };
+    return {
+      meta,
+      dataset,
+      encapsulatedPixelData: normalized.encapsulatedPixelData,
+      sourceTransferSyntaxUID: normalized.sourceTransferSyntaxUID,
+      repairs: normalized.repairs,
+    };
   } catch (err) {
+    if (isAnofairError(err)) throw err;
     throw new AnofairError('DICOM_PARSE', `not a readable DICOM Part 10 object: ${(err as Error).message}`);
   }
 }
 
-/** Serialise to Part 10 bytes. */
+export function transferSyntaxOf(file: DicomFile): string {
+  return String(file.meta['00020010']?.Value?.[0] ?? TRANSFER_SYNTAX.ExplicitVRLittleEndian);
+}
+
+/**
+ * Serialise to Part 10 bytes in the transfer syntax named by the File Meta Information. Encapsulated Pixel Data
+ * that came from readPart10 is written back byte-exact (dcmjs would re-fragment it). Text is written as UTF-8, so
+ * callers must leave Specific Character Set as "ISO_IR 192" (the reader sets it) or ASCII.
+ */
 export function writePart10(file: DicomFile): Uint8Array {
+  const syntax = transferSyntaxOf(file);
+  const dataset: DicomDataset = { ...file.dataset };
+  let trailer: Uint8Array | undefined;
+  if (file.encapsulatedPixelData) {
+    // Elements after Pixel Data (Data Set Trailing Padding, Digital Signatures) cannot follow the appended
+    // pixel element through dcmjs; they carry nothing a receiver needs once the data set has changed.
+    for (const tag of Object.keys(dataset)) if (tag >= PIXEL_DATA) delete dataset[tag];
+    const header = new Uint8Array(12);
+    const view = new DataView(header.buffer);
+    const little = syntax !== TRANSFER_SYNTAX.ExplicitVRBigEndian;
+    view.setUint16(0, 0x7fe0, little);
+    view.setUint16(2, 0x0010, little);
+    header[4] = 0x4f; // O
+    header[5] = 0x42; // B
+    view.setUint32(8, 0xffffffff, little);
+    trailer = Buffer.concat([header, file.encapsulatedPixelData]);
+  }
+  declareUtf8(dataset);
   const dict = new DicomDict(file.meta);
-  dict.dict = file.dataset;
-  return new Uint8Array(dict.write());
+  dict.dict = dataset;
+  // Values as received may break VR length limits (e.g. a 18-character CS); a gateway keeps them rather than fail.
+  const body = new Uint8Array(dict.write({ allowInvalidVRLength: true }));
+  if (!trailer) return body;
+  const out = Buffer.concat([body, trailer]);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+const SPECIFIC_CHARACTER_SET = '00080005';
+
+function hasNonAscii(dataset: DicomDataset): boolean {
+  for (const [tag, element] of Object.entries(dataset)) {
+    if (tag === SPECIFIC_CHARACTER_SET || !element.Value) continue;
+    for (const value of element.Value) {
+      if (typeof value === 'string') {
+        if (/[^\x00-\x7f]/.test(value)) return true;
+      } else if (element.vr === 'SQ' && value && typeof value === 'object') {
+        if (hasNonAscii(value as DicomDataset)) return true;
+      } else if (element.vr === 'PN' && value && typeof value === 'object') {
+        if (/[^\x00-\x7f]/.test(Object.values(value as object).join(''))) return true;
+      }
+    }
+  }
+  return false;
+}
+
+function forceUtf8(dataset: DicomDataset): void {
+  for (const [tag, element] of Object.entries(dataset)) {
+    if (tag === SPECIFIC_CHARACTER_SET) dataset[tag] = { vr: 'CS', Value: ['ISO_IR 192'] };
+    else if (element.vr === 'SQ') for (const item of element.Value ?? []) forceUtf8(item as DicomDataset);
+  }
+}
+
+/** dcmjs writes text as UTF-8: declare it (PS3.3 C.12.1.1.2) whenever a value is not plain ASCII. */
+function declareUtf8(dataset: DicomDataset): void {
+  if (!hasNonAscii(dataset)) return;
+  forceUtf8(dataset);
+  dataset[SPECIFIC_CHARACTER_SET] = { vr: 'CS', Value: ['ISO_IR 192'] };
 }
