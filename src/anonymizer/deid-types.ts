@@ -40,11 +40,24 @@ export interface DeidentifyOptions {
    * quarantined (fail closed). Anything else names a configured pixel cleaner that has already run.
    */
   pixelCleaning?: 'none' | 'applied';
+  /**
+   * What Clean Descriptors and Clean Structured Content do with a free-text attribute, by keyword:
+   * 'scrub' (default) replaces identifying values inside the text, 'remove' removes the attribute,
+   * 'empty' keeps it with zero length.
+   */
+  cleaningPolicy?: Readonly<Record<string, CleaningPolicy>>;
+  /**
+   * Instances without Burned In Annotation (0028,0301) of these modalities / SOP classes are presumed to carry
+   * burned-in text and are withheld unless pixels were cleaned. Default: burned-in-policy.ts.
+   */
+  burnedInPresumption?: { modalities: readonly string[]; sopClassPrefixes: readonly string[] };
   /** Hash of the configuration/rule set that asked for this run, copied into the record. */
   configHash?: string;
   /** When true the result lists every change, attribute by attribute, with values (dry runs only; PHI). */
   explain?: boolean;
 }
+
+export type CleaningPolicy = 'scrub' | 'remove' | 'empty';
 
 export interface DeidRecord {
   standard: 'DICOM PS3.15 2026c';

@@ -1,0 +1,57 @@
+import type { IdentifyingValue } from '../identifying-values.js';
+
+/**
+ * Clean Descriptors / Clean Structured Content for free text: every identifying value of the same data set is
+ * replaced wherever it appears, and so is anything that looks like a date, an e-mail address, a telephone
+ * number or a long identifier, since free text often names values that the header does not hold.
+ */
+export const SCRUBBED = '***';
+
+const GENERIC_PATTERNS: RegExp[] = [
+  /\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b/g, // 2021-03-04
+  /\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b/g, // 04.03.2021, 3/4/21
+  /\b(19|20)\d{6}\b/g, // 20210304
+  /[\w.+-]+@[\w-]+(\.[\w-]+)+/g, // e-mail
+  /\+?\d[\d ()-]{7,}\d/g, // telephone numbers
+  /\b[A-Z]{0,3}\d{6,}\b/gi, // MRN-like identifiers
+];
+
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+export class TextScrubber {
+  private readonly specific: RegExp | null;
+
+  constructor(values: readonly IdentifyingValue[]) {
+    const forms = [...new Set(values.flatMap((v) => v.forms))].filter((f) => f.length >= 2).sort((a, b) => b.length - a.length);
+    this.specific = forms.length
+      ? new RegExp(`(?<![\\p{L}\\p{N}])(?:${forms.map(escape).join('|')})(?![\\p{L}\\p{N}])`, 'giu')
+      : null;
+  }
+
+  scrub(text: string): string {
+    let out = this.specific ? text.replace(this.specific, SCRUBBED) : text;
+    for (const pattern of GENERIC_PATTERNS) out = out.replace(pattern, SCRUBBED);
+    return out;
+  }
+}
+
+/**
+ * The release check: finds strong identifying values (whole names, IDs, full dates) left in any text of the
+ * output. A hit means the instance is withheld, never released.
+ */
+export class LeftoverFinder {
+  private readonly pattern: RegExp | null;
+
+  constructor(values: readonly IdentifyingValue[]) {
+    const forms = [...new Set(values.filter((v) => v.strong).flatMap((v) => v.forms))].filter((f) => f.length >= 4);
+    this.pattern = forms.length
+      ? new RegExp(`(?<![\\p{L}\\p{N}])(?:${forms.map(escape).join('|')})(?![\\p{L}\\p{N}])`, 'iu')
+      : null;
+  }
+
+  finds(text: string): boolean {
+    return this.pattern ? this.pattern.test(text) : false;
+  }
+}
