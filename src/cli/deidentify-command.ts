@@ -1,12 +1,109 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync, appendFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
+import { deidentify } from '../anonymizer/deidentify.js';
+import { PROFILE_OPTIONS, type ProfileOption } from '../anonymizer/deid-types.js';
+import { resolveDeidOptions } from '../anonymizer/settings/resolve-deid-options.js';
+import { readPart10, writePart10 } from '../dicom/part10.js';
+import { AnofairError, describeError } from '../errors/anofair-error.js';
+import { readDeidSettings } from './config-file.js';
+import { listInputs } from './input-files.js';
+import { createProgress } from './progress.js';
+
+interface DeidentifyFlags {
+  out: string;
+  option: string[];
+  config?: string;
+  report?: string;
+  keyFile?: string;
+}
+
+type Status = 'released' | 'quarantined' | 'failed';
+
+function collectOption(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function writeAtomically(path: string, bytes: Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const temp = `${path}.partial`;
+  writeFileSync(temp, bytes);
+  renameSync(temp, path);
+}
+
+export async function runDeidentify(inputs: string[], flags: DeidentifyFlags): Promise<number> {
+  const unknown = flags.option.filter((o) => !PROFILE_OPTIONS.includes(o as ProfileOption));
+  if (unknown.length) {
+    throw new AnofairError('CONFIG_INVALID', `unknown option ${unknown.join(', ')}; the options are: ${PROFILE_OPTIONS.join(', ')}`);
+  }
+  const settings = readDeidSettings(flags.config);
+  if (flags.keyFile) settings.keyFile = flags.keyFile;
+  settings.options = [...new Set([...settings.options, ...(flags.option as ProfileOption[])])];
+  const options = resolveDeidOptions(settings);
+
+  const { files, missing } = listInputs(inputs);
+  const counts: Record<Status, number> = { released: 0, quarantined: 0, failed: 0 };
+  if (flags.report) {
+    mkdirSync(dirname(flags.report), { recursive: true });
+    writeFileSync(flags.report, '');
+  }
+  const report = (line: Record<string, unknown>) => {
+    if (flags.report) appendFileSync(flags.report, `${JSON.stringify(line)}\n`);
+  };
+  for (const path of missing) {
+    counts.failed++;
+    process.stderr.write(`${path}: IO: no such file or directory\n`);
+    report({ input: path, status: 'failed', reason: 'no such file or directory' });
+  }
+
+  const progress = createProgress(files.length, 'de-identifying');
+  const started = Date.now();
+  for (const input of files) {
+    const output = join(flags.out, input.relative);
+    try {
+      const file = readPart10(readFileSync(input.path));
+      const outcome = deidentify(file, options);
+      if (outcome.status === 'released') {
+        writeAtomically(output, writePart10(outcome.file));
+        counts.released++;
+        report({ input: input.path, output, status: 'released', record: outcome.record });
+      } else {
+        counts.quarantined++;
+        process.stderr.write(`${input.path}: quarantined: ${outcome.reason}\n`);
+        report({ input: input.path, status: 'quarantined', reason: outcome.reason, record: outcome.record });
+      }
+    } catch (err) {
+      counts.failed++;
+      process.stderr.write(`${input.path}: ${describeError(err)}\n`);
+      report({ input: input.path, status: 'failed', reason: describeError(err) });
+    }
+    progress.tick();
+  }
+  progress.stop();
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  process.stderr.write(
+    `de-identified ${counts.released} of ${files.length + missing.length} input(s) in ${seconds} s: ` +
+      `${counts.released} released, ${counts.quarantined} quarantined, ${counts.failed} failed ` +
+      `(key ${options.key.id}${settings.options.length ? `, options ${settings.options.join(' ')}` : ', Basic Profile'})\n`,
+  );
+  return counts.quarantined + counts.failed > 0 ? 1 : 0;
+}
 
 export function registerDeidentifyCommand(program: Command): void {
   program
     .command('deidentify')
-    .description('De-identify DICOM files per PS3.15 Annex E (work in progress)')
-    .argument('<inputs...>', 'files or directories')
+    .description(
+      'De-identify DICOM files per PS3.15 2026c Annex E (Basic Profile and options), with keyed pseudonyms.\n' +
+        'Each output is written at the same relative path under --out. Instances whose pixels may show\n' +
+        'identifying text are quarantined, not written. Exits 1 if any input failed or was quarantined.',
+    )
+    .argument('<inputs...>', 'DICOM files or directories (searched recursively)')
     .requiredOption('--out <dir>', 'output directory')
-    .action(() => {
-      throw new Error('not implemented yet');
+    .option('--option <name>', `a PS3.15 option, repeatable: ${PROFILE_OPTIONS.join(', ')}`, collectOption, [])
+    .option('--config <file>', 'YAML configuration; its deidentification: section is used')
+    .option('--key-file <file>', 'pseudonymisation key file (ANOFAIR_DEID_KEY in the environment takes precedence)')
+    .option('--report <file.jsonl>', 'write one JSON line per input: output path, status, reason, record')
+    .action(async (inputs: string[], flags: DeidentifyFlags) => {
+      process.exitCode = await runDeidentify(inputs, flags);
     });
 }

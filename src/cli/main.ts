@@ -1,9 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { describeError } from '../errors/anofair-error.js';
 import { registerDeidentifyCommand } from './deidentify-command.js';
+import { registerKeygenCommand } from './keygen-command.js';
 
 /** Each subcommand lives in its own file and registers itself here. */
-const SUBCOMMANDS: Array<(program: Command) => void> = [registerDeidentifyCommand];
+const SUBCOMMANDS: Array<(program: Command) => void> = [registerDeidentifyCommand, registerKeygenCommand];
 
 export function buildProgram(): Command {
   const program = new Command('anofair')

@@ -361,6 +361,11 @@ export function normalizePart10(input: Uint8Array): NormalizedPart10 {
     ({ elements: metaElements, end: datasetStart } = readMeta(input, 0));
   } else {
     if (input.length < 8) throw parseError('the input is too short to be DICOM');
+    // A bare data set (no preamble, no File Meta) starts with a low group: command, meta, directory or 0008.
+    const firstGroup = input[0] | (input[1] << 8);
+    if (![0x0000, 0x0002, 0x0004, 0x0008].includes(firstGroup)) {
+      throw parseError('not DICOM: no "DICM" marker at byte 128 and no data set at the start');
+    }
     repairs.push('missing File Meta Information');
     metaElements = [
       { element: 0x0001, vr: 'OB', value: Uint8Array.from([0, 1]) },

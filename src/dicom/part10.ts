@@ -5,6 +5,11 @@ import { normalizePart10 } from './part10-normalize.js';
 
 const { DicomMessage, DicomDict, ReadBufferStream } = dcmjs.data;
 
+// dcmjs logs to the console (e.g. "Invalid vr type SV"); a gateway's logs are its own, and must stay free of
+// anything read from a data set. Its validation warnings are not errors for us: the normaliser already decided.
+dcmjs.log.setLevel('silent');
+dcmjs.log.getLogger('validation.dcmjs').setLevel('silent');
+
 // dcmjs reads nested items with a fresh stream whose decoder is Latin-1, whatever the Specific Character Set.
 // normalizePart10 hands dcmjs nothing but UTF-8 text, so every string is read as UTF-8.
 const UTF8 = new TextDecoder('utf-8');

@@ -9,6 +9,7 @@ declare module 'dcmjs' {
     write(options?: AnyDict): ArrayBuffer;
   }
   const dcmjs: {
+    log: { setLevel(level: string): void; getLogger(name: string): { setLevel(level: string): void } };
     data: {
       DicomMessage: {
         readFile(buffer: ArrayBuffer, options?: AnyDict): DicomDict;

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+const root = process.cwd();
+const bin = join(root, 'bin', 'anofair.js');
+const fixtures = join(root, 'test', 'fixtures', 'dicom-public', 'pydicom');
+const KEY = Buffer.alloc(32, 42).toString('base64');
+
+function anofair(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+}
+
+describe('anofair deidentify', () => {
+  let work: string;
+  before(() => {
+    work = mkdtempSync(join(tmpdir(), 'anofair-cli-'));
+    cpSync(join(fixtures, 'CT_small.dcm'), join(work, 'in', 'study', 'ct.dcm'), { recursive: true });
+    cpSync(join(fixtures, 'MR_small.dcm'), join(work, 'in', 'study', 'series2', 'mr.dcm'), { recursive: true });
+    cpSync(join(fixtures, 'SC_rgb_small_odd.dcm'), join(work, 'in', 'sc.dcm'));
+    writeFileSync(join(work, 'in', 'notes.txt'), 'not a DICOM file\n');
+  });
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  it('writes each output at the same relative path, reports every input and exits 1 when one failed or was quarantined', () => {
+    const out = join(work, 'out');
+    const report = join(work, 'report.jsonl');
+    const result = anofair(['deidentify', join(work, 'in'), '--out', out, '--report', report], { ANOFAIR_DEID_KEY: KEY });
+    assert.equal(result.status, 1, result.stderr);
+    assert.ok(existsSync(join(out, 'study', 'ct.dcm')));
+    assert.ok(existsSync(join(out, 'study', 'series2', 'mr.dcm')));
+    assert.ok(!existsSync(join(out, 'sc.dcm')), 'an OT instance without Burned In Annotation is quarantined, not written');
+    const lines = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 4);
+    const byInput = Object.fromEntries(lines.map((l) => [l.input.slice(join(work, 'in').length + 1), l]));
+    assert.equal(byInput['study/ct.dcm'].status, 'released');
+    assert.equal(byInput['study/ct.dcm'].record.standard, 'DICOM PS3.15 2026c');
+    assert.equal(byInput['sc.dcm'].status, 'quarantined');
+    assert.match(byInput['sc.dcm'].reason, /Burned In Annotation/);
+    assert.equal(byInput['notes.txt'].status, 'failed');
+    // One clear line per bad file, never a stack trace.
+    assert.match(result.stderr, /notes\.txt: DICOM_PARSE: not DICOM/);
+    assert.doesNotMatch(result.stderr, /\n\s+at /);
+    assert.match(result.stderr, /2 released, 1 quarantined, 1 failed/);
+  });
+
+  it('gives byte-identical outputs in two separate runs with the same key, and different UIDs with another key', () => {
+    const a = join(work, 'run-a');
+    const b = join(work, 'run-b');
+    const c = join(work, 'run-c');
+    const file = join(fixtures, 'CT_small.dcm');
+    assert.equal(anofair(['deidentify', file, '--out', a], { ANOFAIR_DEID_KEY: KEY }).status, 0);
+    assert.equal(anofair(['deidentify', file, '--out', b], { ANOFAIR_DEID_KEY: KEY }).status, 0);
+    assert.equal(anofair(['deidentify', file, '--out', c], { ANOFAIR_DEID_KEY: Buffer.alloc(32, 7).toString('base64') }).status, 0);
+    const bytesA = readFileSync(join(a, 'CT_small.dcm'));
+    assert.deepEqual(bytesA, readFileSync(join(b, 'CT_small.dcm')));
+    assert.notDeepEqual(bytesA, readFileSync(join(c, 'CT_small.dcm')));
+  });
+
+  it('rejects an unknown option and a missing key with one line and exit 2', () => {
+    const bad = anofair(['deidentify', fixtures, '--out', join(work, 'x'), '--option', 'retain-everything'], { ANOFAIR_DEID_KEY: KEY });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /unknown option retain-everything; the options are: retain-safe-private/);
+    const env = { ...process.env };
+    delete env.ANOFAIR_DEID_KEY;
+    const noKey = spawnSync(process.execPath, [bin, 'deidentify', fixtures, '--out', join(work, 'y')], { encoding: 'utf8', env });
+    assert.equal(noKey.status, 2);
+    assert.match(noKey.stderr, /DEID_KEY_MISSING: no pseudonymisation key/);
+    assert.ok(!existsSync(join(work, 'y')) || readdirSync(join(work, 'y')).length === 0);
+  });
+});
