@@ -1,10 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { describeError } from '../errors/anofair-error.js';
 import { registerDeidentifyCommand } from './deidentify-command.js';
+import { registerPhantomsCommand } from './phantoms-command.js';
 import { registerKeygenCommand } from './keygen-command.js';
 
 /** Each subcommand lives in its own file and registers itself here. */
-const SUBCOMMANDS: Array<(program: Command) => void> = [registerDeidentifyCommand, registerKeygenCommand];
+const SUBCOMMANDS: Array<(program: Command) => void> = [registerDeidentifyCommand, registerKeygenCommand, registerPhantomsCommand];
 
 export function buildProgram(): Command {
   const program = new Command('anofair')

@@ -1,0 +1,569 @@
+import type { PatientAnatomy } from './identity.js';
+import { addEllipse, addSegment, boxBlur, clamp01, fillPolygon, Grid, smoothstep, valueNoise } from './raster.js';
+import { Rng } from './rng.js';
+
+/**
+ * Draws a patient's chest as an attenuation map on the canonical grid (patient frame). What never changes for
+ * a patient (bones with their texture, implants, vessels, airways, soft tissue) is drawn once into a
+ * PatientBase; what changes per image (depth of inspiration, heart size when enlarged) is drawn by renderChest.
+ * Units are arbitrary line-integral attenuation: 0 is air outside the body; acquisition.ts turns them into
+ * detector values.
+ */
+
+/** The canonical grid covers [-CANONICAL_HALF, CANONICAL_HALF]; the image field of view is [-1, 1]. */
+export const CANONICAL_HALF = 1.3;
+
+/** How much of the soft tissue attenuation the aerated lung removes at full depth. */
+const AIR_FRACTION = 0.78;
+/** Soft tissue attenuation per unit of body half width. */
+const SOFT_TISSUE = 2.1;
+
+export interface PatientBase {
+  grid: Grid;
+  /** Soft tissue of the body (thorax, neck, shoulders, breasts, pectoral muscles), airway air removed. */
+  soft: Float32Array;
+  /** Bones, calcifications and implants. */
+  bone: Float32Array;
+  /** Pulmonary vessels and hila: visible only where there is aerated lung. */
+  vessels: Float32Array;
+}
+
+export interface ChestState {
+  grid: Grid;
+  /** Lung field coverage 0..1. */
+  lungMask: Float32Array;
+  /** Aerated depth 0..1 inside the lungs (thin at the periphery). */
+  lungAir: Float32Array;
+  /** Heart silhouette coverage 0..1. */
+  heart: Float32Array;
+  /** Bowel/stomach gas 0..1. */
+  gas: Float32Array;
+  /** Patient-frame geometry of this image, for findings and their boxes. */
+  geometry: ChestGeometry;
+}
+
+export interface ChestGeometry {
+  /** Midline x of the lungs. */
+  centre: number;
+  /** Costophrenic angle heights by side (-1 right lung = image left, 1 left lung). */
+  base: Record<'-1' | '1', number>;
+  domeTop: Record<'-1' | '1', number>;
+  heart: HeartGeometry;
+}
+
+/** Effects of findings, each a full-grid layer (zero where absent). */
+export interface FindingEffects {
+  /** Extra attenuation (nodules, masses, pleural lines). */
+  add: Float32Array;
+  /** Share of lung air replaced by fluid or exudate (effusion, consolidation), 0..1. */
+  fill: Float32Array;
+  /** Pneumothorax: lung markings gone, more air. 0..1. */
+  ptx: Float32Array;
+}
+
+export function canonicalGrid(size: number): Grid {
+  return new Grid(Math.ceil(size * CANONICAL_HALF), CANONICAL_HALF);
+}
+
+export function spineX(a: PatientAnatomy, y: number): number {
+  return a.spine.x0 + a.spine.amp * Math.sin(a.spine.freq * Math.PI * y + a.spine.phase);
+}
+
+export function renderPatientBase(a: PatientAnatomy, size: number): PatientBase {
+  const grid = canonicalGrid(size);
+  return { grid, soft: drawSoftTissue(grid, a), bone: drawBones(grid, a), vessels: drawVessels(grid, a) };
+}
+
+function drawSoftTissue(grid: Grid, a: PatientAnatomy): Float32Array {
+  const out = grid.alloc();
+  const n = grid.n;
+  const neck = a.bodyHalfWidth * 0.27;
+  for (let j = 0; j < n; j++) {
+    const y = grid.coord(j);
+    // Shoulders and arms fill the top corners; below the axilla the chest wall is the body's edge.
+    const w = y < -0.78 ? 1.6 : y < -0.55 ? a.bodyHalfWidth + (1.6 - a.bodyHalfWidth) * smoothstep(-0.55, -0.78, y) : a.bodyHalfWidth * (1 + 0.05 * (y + 0.5));
+    for (let i = 0; i < n; i++) {
+      const x = grid.coord(i);
+      const ax = Math.abs(x);
+      const top = ax < neck ? -9 : -1.12 + 0.22 * Math.pow(Math.min(1, (ax - neck) / (1.2 - neck)), 0.7);
+      const wEff = ax < neck && y < -0.9 ? Math.max(neck, w * smoothstep(-1.2, -0.9, y)) : w;
+      const cover = clamp01((wEff - ax) / grid.step + 0.5) * clamp01((y - top) / grid.step + 0.5);
+      if (cover <= 0) continue;
+      const depth = Math.sqrt(Math.max(0, 1 - (x / (wEff + 0.02)) ** 2));
+      out[j * n + i] = SOFT_TISSUE * a.softTissue * Math.min(wEff, 1.0) * Math.pow(depth, 0.7) * cover;
+    }
+  }
+  // Breast shadows: a dome with a sharp, convex lower border over the lower zones (the fading upper side is
+  // modelled by a taller upper half-ellipse).
+  if (a.breast) {
+    const b = a.breast;
+    for (const side of [-1, 1]) {
+      const cx = a.spine.x0 + side * b.x;
+      const [i0, i1] = grid.range(cx - b.rx, cx + b.rx);
+      const [j0, j1] = grid.range(b.y - 2.2 * b.ry, b.y + b.ry);
+      for (let j = j0; j <= j1; j++) {
+        const y = grid.coord(j) - b.y;
+        const ry = y < 0 ? 2.2 * b.ry : b.ry;
+        for (let i = i0; i <= i1; i++) {
+          const x = (grid.coord(i) - cx) / b.rx;
+          const e2 = x * x + (y / ry) ** 2;
+          if (e2 >= 1.05) continue;
+          const rim = clamp01((1 - Math.sqrt(e2)) / (grid.step / b.ry) + 0.5);
+          const idx = j * n + i;
+          if ((out[idx] as number) > 0) out[idx] = (out[idx] as number) + 0.62 * b.size * Math.sqrt(Math.max(0, 1 - e2)) * rim;
+        }
+      }
+    }
+  }
+  for (const side of [-1, 1]) {
+    addEllipse(grid, out, side * a.bodyHalfWidth * 0.62, -0.5, a.bodyHalfWidth * 0.4, 0.26, side * 0.5, 0.22 * a.pectoral, 0.6);
+  }
+  // Airways: the trachea and main bronchi carry air through the mediastinum.
+  const airway = grid.alloc();
+  const carinaY = a.hilumY - 0.13;
+  const cx = spineX(a, carinaY);
+  for (let y = -1.35; y < carinaY; y += 0.05) addSegment(grid, airway, spineX(a, y), y, spineX(a, y + 0.05), y + 0.05, 0.032, 1);
+  addSegment(grid, airway, cx, carinaY, cx - 0.13, a.hilumY + 0.04, 0.02, 1);
+  addSegment(grid, airway, cx, carinaY, cx + 0.13, a.hilumY - 0.01, 0.02, 1);
+  for (let k = 0; k < out.length; k++) out[k] = (out[k] as number) * (1 - 0.22 * Math.min(1, airway[k] as number));
+  return out;
+}
+
+function drawBones(grid: Grid, a: PatientAnatomy): Float32Array {
+  const bone = grid.alloc();
+  const density = a.boneDensity;
+  drawRibs(grid, a, bone, 0.27 * density);
+  drawClavicles(grid, a, bone, 0.42 * density);
+  drawSpine(grid, a, bone, 0.17 * density);
+  for (const side of [-1, 1]) {
+    const h = a.humeralHead;
+    addEllipse(grid, bone, side * h.x, h.y, h.r, h.r, 0, 0.32 * density, 0.3);
+    addEllipse(grid, bone, side * h.x, h.y + 0.15, h.r * 0.75, 0.2, 0, 0.26 * density, 0.5);
+    // Scapula: a faint plate along the lateral upper chest wall.
+    addEllipse(grid, bone, side * (a.lungLateral - 0.03), -0.42, 0.09, 0.28, side * 0.25, 0.12 * density, 0.8);
+  }
+  // Trabecular texture: the persistent fingerprint of the patient's bone.
+  const rng = Rng.derive(a.textureSeed, 'bone');
+  const tex = valueNoise(grid, rng, [0.018, 0.04, 0.09], [0.5, 0.35, 0.25]);
+  for (let k = 0; k < bone.length; k++) {
+    const b = bone[k] as number;
+    if (b > 0) bone[k] = b * (1 + 0.45 * (tex[k] as number));
+  }
+  drawCalcifications(grid, a, bone);
+  drawMarks(grid, a, bone);
+  return bone;
+}
+
+/** Profile across a tubular bone: thin solid core plus a bright cortical shell; d = distance / half width. */
+function tubeProfile(d: number): number {
+  if (d >= 1.15) return 0;
+  const core = Math.sqrt(Math.max(0, 1 - d * d));
+  const cortex = Math.exp(-(((d - 0.86) / 0.14) ** 2));
+  return (0.4 * core + 0.75 * cortex) * clamp01((1.1 - d) / 0.2);
+}
+
+/** Draw a band y = f(x) for x in [x0, x1] (column by column); f returns [centre y, half width]. */
+function drawBand(
+  grid: Grid,
+  out: Float32Array,
+  x0: number,
+  x1: number,
+  f: (x: number) => [number, number, number],
+): void {
+  const [i0, i1] = grid.range(x0, x1);
+  const h = grid.step * 0.5;
+  for (let i = i0; i <= i1; i++) {
+    const x = grid.coord(i);
+    if (x < Math.min(x0, x1) || x > Math.max(x0, x1)) continue;
+    const [yc, hw, value] = f(x);
+    const fy = f(x + h);
+    const slope = (fy[0] - yc) / h;
+    const vhw = hw * Math.sqrt(1 + slope * slope);
+    const [j0, j1] = grid.range(yc - vhw * 1.2 - grid.step, yc + vhw * 1.2 + grid.step);
+    for (let j = j0; j <= j1; j++) {
+      const d = Math.abs(grid.coord(j) - yc) / vhw;
+      const v = tubeProfile(d);
+      if (v > 0) out[j * grid.n + i] = (out[j * grid.n + i] as number) + value * v;
+    }
+  }
+}
+
+export function posteriorRibPoint(a: PatientAnatomy, index: number, p: number): [number, number] {
+  const r = a.ribs[index];
+  if (!r) throw new Error(`no rib ${index}`);
+  const xs = spineX(a, r.y0);
+  const us = 0.045;
+  const ulat = a.lungLateral + 0.045;
+  const u = us + p * (ulat - us);
+  return [xs + r.side * u, r.y0 - r.rise * Math.sin(Math.PI * p) + r.drop * p * p];
+}
+
+function drawRibs(grid: Grid, a: PatientAnatomy, out: Float32Array, value: number): void {
+  a.ribs.forEach((r, index) => {
+    const xs = spineX(a, r.y0);
+    const us = 0.045;
+    const ulat = a.lungLateral + 0.045;
+    drawBand(grid, out, xs + r.side * us, xs + r.side * ulat, (x) => {
+      const u = r.side * (x - xs);
+      const p = (u - us) / (ulat - us);
+      const [, yc] = posteriorRibPoint(a, index, Math.min(1, Math.max(0, p)));
+      return [yc, r.halfWidth * (1 + 0.25 * p), value * (0.8 + 0.2 * p)];
+    });
+    // Anterior rib: from the lateral wall down toward the sternum, fainter, fading where cartilage begins.
+    const yl = r.y0 + r.drop;
+    drawBand(grid, out, xs + r.side * r.anteriorEnd, xs + r.side * (ulat - 0.01), (x) => {
+      const u = r.side * (x - xs);
+      const q = Math.min(1, Math.max(0, (ulat - u) / (ulat - r.anteriorEnd)));
+      return [yl + r.anteriorDrop * (0.75 * q + 0.25 * q * q), r.halfWidth * 1.2, value * 0.45 * (1 - smoothstep(0.75, 1, q))];
+    });
+  });
+}
+
+function drawClavicles(grid: Grid, a: PatientAnatomy, out: Float32Array, value: number): void {
+  for (const c of a.clavicles) {
+    drawBand(grid, out, c.medialX, c.lateralX, (x) => {
+      const q = (x - c.medialX) / (c.lateralX - c.medialX);
+      return [c.medialY + (c.lateralY - c.medialY) * q + c.bend * Math.sin(2 * Math.PI * q), c.halfWidth * (1.25 - 0.35 * q), value];
+    });
+  }
+}
+
+function drawSpine(grid: Grid, a: PatientAnatomy, out: Float32Array, value: number): void {
+  const s = a.spine;
+  const n = grid.n;
+  for (let k = 0; ; k++) {
+    const yk = s.top + (k + 0.5) * s.vertebraHeight;
+    if (yk > CANONICAL_HALF + s.vertebraHeight) break;
+    const xk = spineX(a, yk);
+    const hw = s.halfWidth * (0.8 + 0.025 * Math.min(k, 14));
+    const hh = 0.38 * s.vertebraHeight;
+    const [i0, i1] = grid.range(xk - hw * 1.1, xk + hw * 1.1);
+    const [j0, j1] = grid.range(yk - hh * 1.1, yk + hh * 1.1);
+    for (let j = j0; j <= j1; j++) {
+      const dy = Math.abs(grid.coord(j) - yk) / hh;
+      for (let i = i0; i <= i1; i++) {
+        const dx = Math.abs(grid.coord(i) - xk) / hw;
+        const e = Math.pow(dx ** 4 + dy ** 4, 0.25);
+        const v = e < 1.1 ? (0.75 + 0.35 * Math.exp(-(((dy - 0.9) / 0.12) ** 2))) * clamp01((1.1 - e) / 0.2) : 0;
+        if (v > 0) out[j * n + i] = (out[j * n + i] as number) + value * v;
+      }
+    }
+    for (const side of [-1, 1]) {
+      addEllipse(grid, out, xk + side * hw * 0.72, yk - 0.1 * hh, hw * 0.2, hh * 0.55, 0, value * 0.55, 0.3);
+      if (a.calcification > 0.4 && k > 3) {
+        // Degenerative spurs at the vertebral corners.
+        addEllipse(grid, out, xk + side * hw * 1.05, yk + hh * 0.9, 0.012, 0.01, 0, value * 0.9 * a.calcification, 0.5);
+      }
+    }
+    addEllipse(grid, out, xk, yk + 0.3 * hh, hw * 0.14, hh * 0.5, 0, value * 0.4, 0.5);
+  }
+}
+
+function drawCalcifications(grid: Grid, a: PatientAnatomy, out: Float32Array): void {
+  const c = a.calcification;
+  if (c <= 0.15) return;
+  const rng = Rng.derive(a.textureSeed, 'calcification');
+  // Aortic knob: a calcified crescent along its upper lateral wall.
+  const k = a.aorticKnob;
+  const arc = 0.9 * Math.PI * c;
+  for (let t = -Math.PI / 2 - arc / 2; t < -Math.PI / 2 + arc / 2; t += 0.12) {
+    const t2 = t + 0.12;
+    addSegment(grid, out, k.x + k.r * 0.92 * Math.cos(t + 0.5), k.y + k.r * 0.92 * Math.sin(t + 0.5), k.x + k.r * 0.92 * Math.cos(t2 + 0.5), k.y + k.r * 0.92 * Math.sin(t2 + 0.5), 0.006, 0.55 * c);
+  }
+  // Costal cartilages: flecks of calcium from the anterior rib ends toward the sternum.
+  for (const r of a.ribs) {
+    if (!rng.chance(0.35 + 0.6 * c)) continue;
+    const xs = spineX(a, r.y0);
+    const ulat = a.lungLateral + 0.045;
+    const qEnd = 1;
+    const yEnd = r.y0 + r.drop + r.anteriorDrop * (0.75 * qEnd + 0.25 * qEnd * qEnd);
+    const xEnd = xs + r.side * r.anteriorEnd;
+    const xSt = xs + r.side * 0.06;
+    const ySt = yEnd + 0.08;
+    const flecks = Math.round(2 + 5 * c * rng.next());
+    for (let f = 0; f < flecks; f++) {
+      const t = rng.next();
+      addEllipse(grid, out, xEnd + (xSt - xEnd) * t + rng.normal(0, 0.006), yEnd + (ySt - yEnd) * t + rng.normal(0, 0.006), rng.uniform(0.007, 0.014), rng.uniform(0.005, 0.01), rng.uniform(0, 3), 0.5 * c, 0.4);
+    }
+    void ulat;
+  }
+}
+
+function drawMarks(grid: Grid, a: PatientAnatomy, out: Float32Array): void {
+  const rng = Rng.derive(a.textureSeed, 'marks');
+  for (const m of a.marks) {
+    switch (m.kind) {
+      case 'granuloma':
+        for (const [x, y] of m.points) addEllipse(grid, out, x, y, m.size, m.size * rng.uniform(0.8, 1), rng.uniform(0, 3), 1.1, 0.3);
+        break;
+      case 'healed-rib-fracture': {
+        const p = m.points[0]?.[0] ?? 0.6;
+        const [x, y] = posteriorRibPoint(a, m.rib ?? 0, p);
+        addEllipse(grid, out, x, y, m.size, m.size * 0.75, rng.uniform(-0.3, 0.3), 0.34, 0.5);
+        break;
+      }
+      case 'surgical-clips':
+        for (const [x, y] of m.points) {
+          const t = rng.uniform(0, Math.PI);
+          const dx = Math.cos(t) * m.size * 0.5;
+          const dy = Math.sin(t) * m.size * 0.5;
+          addSegment(grid, out, x - dx, y - dy, x + dx, y + dy, 0.0045, 2.2);
+        }
+        break;
+      case 'apical-cap': {
+        const [x, y] = m.points[0] ?? [0, 0];
+        addEllipse(grid, out, x, y + m.size, 0.13, m.size, 0, 0.22, 0.3);
+        break;
+      }
+      case 'sternotomy-wires':
+        for (const [x, y] of m.points) {
+          // A twisted loop: two arcs and the twisted knot to one side.
+          for (let t = 0; t < Math.PI * 2; t += 0.5) {
+            addSegment(grid, out, x + m.size * Math.cos(t), y + 0.45 * m.size * Math.sin(t), x + m.size * Math.cos(t + 0.5), y + 0.45 * m.size * Math.sin(t + 0.5), 0.0035, 2.5);
+          }
+          addSegment(grid, out, x + m.size, y, x + m.size * 1.5, y + 0.01, 0.004, 2.5);
+        }
+        break;
+      case 'port': {
+        const [x, y] = m.points[0] ?? [0, 0];
+        addEllipse(grid, out, x, y, m.size, m.size * 0.85, 0, 1.6, 0.15);
+        addEllipse(grid, out, x, y, m.size * 0.5, m.size * 0.45, 0, -0.5, 0.5);
+        // Catheter to the superior vena cava.
+        const tx = spineX(a, -0.2) - 0.06;
+        let px = x;
+        let py = y;
+        for (let s = 1; s <= 8; s++) {
+          const t = s / 8;
+          const nx = x + (tx - x) * t;
+          const ny = y + (-0.15 - y) * t - 0.08 * Math.sin(Math.PI * t);
+          addSegment(grid, out, px, py, nx, ny, 0.006, 0.7);
+          px = nx;
+          py = ny;
+        }
+        break;
+      }
+    }
+  }
+}
+
+function drawVessels(grid: Grid, a: PatientAnatomy): Float32Array {
+  const out = grid.alloc();
+  const rng = Rng.derive(a.vesselSeed, 'tree');
+  const branch = (x: number, y: number, dir: number, len: number, radius: number, depth: number, side: number): void => {
+    const ex = x + side * Math.cos(dir) * len;
+    const ey = y + Math.sin(dir) * len;
+    addSegment(grid, out, x, y, ex, ey, radius, 0.16 * Math.sqrt(radius / 0.012));
+    if (depth === 0) return;
+    const kids = depth > 2 ? 2 : rng.chance(0.7) ? 2 : 1;
+    for (let c = 0; c < kids; c++) {
+      const turn = (c === 0 ? -1 : 1) * rng.uniform(0.2, 0.55) + rng.normal(0, 0.1);
+      branch(ex, ey, dir + turn, len * rng.uniform(0.68, 0.86), radius * 0.72, depth - 1, side);
+    }
+  };
+  for (const side of [-1, 1]) {
+    const hx = a.spine.x0 + side * (a.mediastinumHalfWidth + 0.09);
+    const hy = a.hilumY + (side === 1 ? -0.04 : 0);
+    addEllipse(grid, out, hx, hy, 0.07, 0.13, 0, 0.16, 1.5);
+    for (const dir of [-1.25, -0.55, 0.1, 0.6, 1.15]) {
+      const sy = hy + dir * 0.045 + rng.normal(0, 0.01);
+      branch(hx + side * 0.02, sy, dir + rng.normal(0, 0.08), rng.uniform(0.1, 0.14), 0.012, 6, side);
+    }
+  }
+  return out;
+}
+
+/** Centripetal-free (uniform) Catmull-Rom through the points, `per` samples per segment, ends included. */
+function spline(points: Array<[number, number]>, per: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let k = 0; k < points.length - 1; k++) {
+    const p0 = points[Math.max(0, k - 1)] as [number, number];
+    const p1 = points[k] as [number, number];
+    const p2 = points[k + 1] as [number, number];
+    const p3 = points[Math.min(points.length - 1, k + 2)] as [number, number];
+    for (let s = 0; s < per; s++) {
+      const t = s / per;
+      const t2 = t * t;
+      const t3 = t2 * t;
+      const f = (a: number, b: number, c: number, d: number): number =>
+        0.5 * (2 * b + (-a + c) * t + (2 * a - 5 * b + 4 * c - d) * t2 + (-a + 3 * b - 3 * c + d) * t3);
+      out.push([f(p0[0], p1[0], p2[0], p3[0]), f(p0[1], p1[1], p2[1], p3[1])]);
+    }
+  }
+  out.push(points[points.length - 1] as [number, number]);
+  return out;
+}
+
+/** The outline of one lung (side -1: right lung, image left) for this image's depth of inspiration. */
+export function lungOutline(a: PatientAnatomy, side: -1 | 1, inspiration: number): Array<[number, number]> {
+  const med = a.mediastinumHalfWidth;
+  const lat = a.lungLateral;
+  const apex = a.lungApexY + (side === -1 ? 0.01 : 0);
+  const base = a.lungBaseY - (side === -1 ? a.rightRaise : 0) + inspiration;
+  const dome = a.domeHeight;
+  const k = a.aorticKnob;
+  const medial: Array<[number, number]> =
+    side === 1
+      ? [
+          [med + 0.03, base - 0.77 * dome],
+          [med + 0.02, base - dome - 0.2],
+          [med + 0.05, k.y + 0.13],
+          [k.x + k.r * 0.95, k.y + 0.01],
+          [med + 0.04, apex + 0.16],
+        ]
+      : [
+          [med + 0.03, base - 0.77 * dome],
+          [med, base - dome - 0.2],
+          [med + 0.01, k.y],
+          [med + 0.04, apex + 0.16],
+        ];
+  const chain = spline(
+    [
+      ...medial,
+      [0.14, apex + 0.035],
+      [0.27, apex],
+      [0.43, apex + 0.05],
+      [lat * 0.86, apex + 0.3],
+      [lat * 0.97, -0.05],
+      [lat, base - 0.22],
+      [lat * 0.985, base],
+    ],
+    6,
+  );
+  const diaphragm: Array<[number, number]> = [];
+  for (let s = 1; s < 16; s++) {
+    const t = s / 16;
+    diaphragm.push([lat * 0.985 * (1 - t) + (med + 0.03) * t, base - dome * Math.sin(0.72 * Math.PI * t)]);
+  }
+  const c = a.spine.x0;
+  return [...chain, ...diaphragm].map(([u, y]) => [c + side * u, y]);
+}
+
+export interface HeartGeometry {
+  /** Extents from the midline (patient frame), top of the silhouette, and the heights where it meets the diaphragm. */
+  right: number;
+  left: number;
+  top: number;
+  bottomRight: number;
+  bottomLeft: number;
+}
+
+export function heartGeometry(a: PatientAnatomy, scale: number, inspiration: number): HeartGeometry {
+  const h = a.heart;
+  const baseR = a.lungBaseY - a.rightRaise + inspiration;
+  const baseL = a.lungBaseY + inspiration;
+  // An enlarged heart grows mostly to the left (left ventricle), a little to the right, and lifts its apex.
+  return {
+    right: h.right * (1 + (scale - 1) * 0.6),
+    left: h.left * scale,
+    top: h.top - (scale - 1) * 0.05,
+    bottomRight: baseR - a.domeHeight * 0.55,
+    bottomLeft: baseL - a.domeHeight * 0.45,
+  };
+}
+
+/** The heart's outline: right atrial border, left ventricular border with its apex, closed below the diaphragm. */
+export function heartOutline(a: PatientAnatomy, g: HeartGeometry): Array<[number, number]> {
+  const c = a.spine.x0;
+  const w = a.heart.waist;
+  const m = a.mediastinumHalfWidth;
+  const pts: Array<[number, number]> = [
+    [c + m * 0.6, g.top - 0.12],
+    [c - m * 0.7, g.top - 0.1],
+    [c - g.right * 0.85, g.top + 0.1],
+    [c - g.right, g.top + (g.bottomRight - g.top) * 0.55],
+    [c - g.right * 0.97, g.bottomRight - 0.02],
+    [c - g.right * 0.8, g.bottomRight + 0.12],
+    [c + g.left * 0.5, g.bottomLeft + 0.14],
+    [c + g.left, g.bottomLeft + 0.01],
+    [c + g.left * 0.96, g.bottomLeft - (g.bottomLeft - g.top) * 0.4],
+    [c + g.left * w, g.top + (g.bottomLeft - g.top) * 0.2],
+    [c + g.left * 0.55, g.top + 0.02],
+    [c + m * 1.1, g.top - 0.06],
+  ];
+  return closedSpline(pts, 8);
+}
+
+function closedSpline(points: Array<[number, number]>, per: number): Array<[number, number]> {
+  const n = points.length;
+  const ext = [points[n - 1] as [number, number], ...points, points[0] as [number, number], points[1] as [number, number]];
+  const out = spline(ext, per);
+  // Drop the samples of the two helper segments at the ends.
+  return out.slice(per, per * (n + 1));
+}
+
+/** What changes in the chest itself from image to image. */
+export interface ChestView {
+  /** Diaphragm shift, patient frame units (negative: deeper breath). */
+  inspiration: number;
+  /** > 1 enlarges the heart (cardiomegaly). */
+  heartScale: number;
+  /** Gas in the stomach under the left hemidiaphragm: offset and size. */
+  gastric: { dx: number; dy: number; rx: number; ry: number };
+}
+
+/** Lungs, heart and stomach gas of one image. */
+export function renderChest(base: PatientBase, a: PatientAnatomy, view: ChestView): ChestState {
+  const grid = base.grid;
+  const { inspiration, heartScale } = view;
+  const lungMask = grid.alloc();
+  for (const side of [-1, 1] as const) fillPolygon(grid, lungOutline(a, side, inspiration), lungMask);
+  const depth = lungMask.slice();
+  boxBlur(depth, grid.n, Math.max(1, Math.round(0.07 / grid.step)), 2);
+  boxBlur(lungMask, grid.n, 1, 1);
+  const lungAir = grid.alloc();
+  for (let k = 0; k < lungAir.length; k++) {
+    lungAir[k] = (lungMask[k] as number) * (0.3 + 0.7 * Math.pow(clamp01((depth[k] as number) * 1.25), 0.7));
+  }
+  const h = heartGeometry(a, heartScale, inspiration);
+  const heart = grid.alloc();
+  fillPolygon(grid, heartOutline(a, h), heart);
+  boxBlur(heart, grid.n, 1, 1);
+  const baseR = a.lungBaseY - a.rightRaise + inspiration;
+  const baseL = a.lungBaseY + inspiration;
+  const gas = grid.alloc();
+  const g = view.gastric;
+  addEllipse(grid, gas, a.spine.x0 + a.lungLateral * 0.45 + g.dx, baseL - a.domeHeight + 0.03 + g.ry + g.dy, g.rx, g.ry, 0, 1, 0.35);
+  // Air rises: the bubble has a flat fluid level below.
+  const levelY = grid.pix(baseL - a.domeHeight + 0.03 + g.ry * 1.6 + g.dy);
+  for (let k = 0; k < gas.length; k++) {
+    const below = Math.floor(k / grid.n) > levelY;
+    gas[k] = below ? 0 : Math.min(1, gas[k] as number) * (1 - (lungMask[k] as number));
+  }
+  return {
+    grid,
+    lungMask,
+    lungAir,
+    heart,
+    gas,
+    geometry: {
+      centre: a.spine.x0,
+      base: { '-1': baseR, '1': baseL },
+      domeTop: { '-1': baseR - a.domeHeight, '1': baseL - a.domeHeight },
+      heart: h,
+    },
+  };
+}
+
+export function emptyEffects(grid: Grid): FindingEffects {
+  return { add: grid.alloc(), fill: grid.alloc(), ptx: grid.alloc() };
+}
+
+/** The attenuation map of one image in the patient frame. */
+export function composeAttenuation(base: PatientBase, chest: ChestState, fx: FindingEffects): Float32Array {
+  const out = base.grid.alloc();
+  for (let k = 0; k < out.length; k++) {
+    const lung = chest.lungMask[k] as number;
+    const fill = fx.fill[k] as number;
+    const ptx = fx.ptx[k] as number;
+    const heart = chest.heart[k] as number;
+    const air = (chest.lungAir[k] as number) * (1 - 0.92 * heart) * (1 - fill);
+    const aerated = lung * (1 - fill) * (1 - ptx) * (1 - 0.7 * heart);
+    out[k] =
+      (base.soft[k] as number) * (1 - AIR_FRACTION * air) * (1 - 0.2 * (chest.gas[k] as number)) +
+      (base.vessels[k] as number) * aerated +
+      (base.bone[k] as number) +
+      (fx.add[k] as number) -
+      0.12 * ptx * lung * (1 - fill);
+  }
+  return out;
+}
