@@ -1,0 +1,175 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import cliProgress from 'cli-progress';
+import { Command } from 'commander';
+import { AnofairError, describeError } from '../errors/anofair-error.js';
+import { renderModelsDoc } from './models-doc.js';
+
+/**
+ * `npm run models:build`: rebuilds the demo model set from nothing. Generates phantoms with the anofair CLI, then
+ * runs the PyTorch builder (src/train/python/anofair_models/build.py) with Debian's python3, and shows progress.
+ */
+
+export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+const DEFAULT_PYTHON = '/usr/bin/python3';
+
+export interface BuildOptions {
+  smoke: boolean;
+  out?: string;
+  data?: string;
+  patients?: number;
+  phantomSeed: number;
+  seed: number;
+  python: string;
+  device?: string;
+  only?: string;
+  docs?: string;
+  keepPhantoms: boolean;
+}
+
+export const FULL_PATIENTS = 700;
+export const SMOKE_PATIENTS = 10;
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv, onLine: (line: string) => void): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    createInterface({ input: child.stdout }).on('line', onLine);
+    createInterface({ input: child.stderr }).on('line', (line) => process.stderr.write(`${line}\n`));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolvePromise(code ?? (signal ? 128 : 1)));
+  });
+}
+
+/** Terminal progress bars per stage; plain lines every 10% elsewhere (CI logs). */
+function progressView(): { line(text: string): void; stop(): void } {
+  const tty = Boolean(process.stderr.isTTY);
+  const multi = tty
+    ? new cliProgress.MultiBar(
+        { format: '{stage} [{bar}] {value}/{total} loss {loss} | {eta_formatted} left', stream: process.stderr, hideCursor: true, clearOnComplete: false },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  const bars = new Map<string, cliProgress.SingleBar>();
+  const printed = new Map<string, number>();
+  return {
+    line(text: string) {
+      const m = /^progress (\S+) (\d+) (\d+) (\S+)$/.exec(text);
+      if (m) {
+        const [, stage, stepText, totalText, loss] = m as unknown as [string, string, string, string, string];
+        const step = Number(stepText);
+        const total = Number(totalText);
+        if (multi) {
+          let bar = bars.get(stage);
+          if (!bar) {
+            bar = multi.create(total, 0, { stage: stage.padEnd(10), loss });
+            bars.set(stage, bar);
+          }
+          bar.update(step, { loss });
+        } else {
+          const decile = Math.floor((10 * step) / total);
+          if (decile > (printed.get(stage) ?? -1)) {
+            printed.set(stage, decile);
+            process.stderr.write(`${stage}: step ${step}/${total}, loss ${loss}\n`);
+          }
+        }
+        return;
+      }
+      const message = text.startsWith('info ') ? text.slice(5) : text;
+      if (multi) multi.log(`${message}\n`);
+      else process.stderr.write(`${message}\n`);
+    },
+    stop() {
+      multi?.stop();
+    },
+  };
+}
+
+async function generatePhantoms(dir: string, patients: number, seed: number): Promise<void> {
+  process.stderr.write(`phantoms: ${patients} patients, seed ${seed} -> ${dir}\n`);
+  const code = await run(process.execPath, [join(REPO_ROOT, 'bin', 'anofair.js'), 'phantoms', '--out', dir, '--patients', String(patients), '--seed', String(seed)], process.env, (line) =>
+    process.stderr.write(`${line}\n`),
+  );
+  if (code !== 0) throw new AnofairError('INTERNAL', `phantom generation failed (exit ${code}); is the project built (npm run build)?`);
+  if (!existsSync(join(dir, 'labels.jsonl'))) throw new AnofairError('IO', `phantom generation wrote no labels.jsonl in ${dir}`);
+}
+
+async function checkPython(python: string): Promise<void> {
+  if (!existsSync(python)) throw new AnofairError('CONFIG_INVALID', `python ${python} not found; install Debian's python3-torch python3-onnx python3-pydicom or set ANOFAIR_PYTHON`);
+  const lines: string[] = [];
+  const code = await run(python, ['-c', 'import torch, onnx, pydicom, numpy'], process.env, (l) => lines.push(l));
+  if (code !== 0) {
+    throw new AnofairError('CONFIG_INVALID', `${python} lacks torch, onnx, pydicom or numpy; on Debian: apt-get install python3-torch python3-onnx python3-pydicom python3-numpy`);
+  }
+}
+
+export async function buildModels(options: BuildOptions): Promise<{ out: string; seconds: number }> {
+  const started = Date.now();
+  await checkPython(options.python);
+  const out = resolve(options.out ?? (options.smoke ? mkdtempSync(join(tmpdir(), 'anofair-models-smoke-')) : join(REPO_ROOT, 'models', 'demo')));
+  mkdirSync(out, { recursive: true });
+  let data = options.data ? resolve(options.data) : undefined;
+  let phantomDir: string | undefined;
+  if (!data) {
+    phantomDir = mkdtempSync(join(tmpdir(), 'anofair-phantoms-'));
+    data = phantomDir;
+    await generatePhantoms(data, options.patients ?? (options.smoke ? SMOKE_PATIENTS : FULL_PATIENTS), options.phantomSeed);
+  }
+  try {
+    const args = ['-m', 'anofair_models.build', '--data', data, '--out', out, '--seed', String(options.seed)];
+    if (options.smoke) args.push('--smoke');
+    if (options.device) args.push('--device', options.device);
+    if (options.only) args.push('--only', options.only);
+    if (options.docs) args.push('--report-dir', resolve(options.docs, '..'));
+    const env = { ...process.env, PYTHONPATH: join(REPO_ROOT, 'src', 'train', 'python'), PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' };
+    const view = progressView();
+    const code = await run(options.python, args, env, (line) => view.line(line)).finally(() => view.stop());
+    if (code !== 0) throw new AnofairError('INTERNAL', `model building failed (exit ${code}); see the messages above`);
+    if (options.docs) writeFileSync(options.docs, renderModelsDoc(out, REPO_ROOT));
+  } finally {
+    if (phantomDir && !options.keepPhantoms) rmSync(phantomDir, { recursive: true, force: true });
+    else if (phantomDir) process.stderr.write(`phantoms kept in ${phantomDir}\n`);
+  }
+  return { out, seconds: (Date.now() - started) / 1000 };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('models-build')
+    .description('Rebuild the demo model set (detector, inpainting, re-identification, attribute and diagnostic models) from freshly generated phantoms.')
+    .option('--smoke', 'train each model for a few steps on a few phantoms (tests the pipeline; output in a temp folder unless --out)', false)
+    .option('--out <dir>', 'output folder (default models/demo; a temp folder for --smoke)')
+    .option('--data <dir>', 'use this phantom folder instead of generating one')
+    .option('--patients <n>', `phantom patients to generate (default ${FULL_PATIENTS}, ${SMOKE_PATIENTS} for --smoke)`, (v) => Number.parseInt(v, 10))
+    .option('--phantom-seed <n>', 'phantom generator seed', (v) => Number.parseInt(v, 10), 4242)
+    .option('--seed <n>', 'training seed', (v) => Number.parseInt(v, 10), 20260)
+    .option('--python <path>', 'python with PyTorch', process.env.ANOFAIR_PYTHON ?? DEFAULT_PYTHON)
+    .option('--device <name>', 'cpu or cuda (default: cuda when available)')
+    .option('--only <stages>', 'comma-separated: detector,attributes,diagnostic,reid,vae,diffusion')
+    .option('--docs <file>', 'write the models report (markdown) here; default docs/MODELS.md for a full build into models/demo')
+    .option('--keep-phantoms', 'keep the generated phantom folder', false)
+    .exitOverride();
+  try {
+    program.parse(argv);
+  } catch (err) {
+    return (err as { exitCode?: number }).exitCode ?? 2;
+  }
+  const o = program.opts<{ smoke: boolean; out?: string; data?: string; patients?: number; phantomSeed: number; seed: number; python: string; device?: string; only?: string; docs?: string; keepPhantoms: boolean }>();
+  const fullDemo = !o.smoke && !o.out && !o.only;
+  try {
+    const result = await buildModels({ ...o, docs: o.docs ?? (fullDemo ? join(REPO_ROOT, 'docs', 'MODELS.md') : undefined) });
+    process.stderr.write(`models written to ${result.out} in ${(result.seconds / 60).toFixed(1)} min\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`models-build: ${describeError(err)}\n`);
+    return 1;
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,1 @@
+"""Builds AnoFAIR's demo model set from synthetic phantoms: see src/train/README.md."""

@@ -1,0 +1,179 @@
+"""Builds the demo model set from a phantom folder: train, evaluate on the held-out split, export ONNX, write
+manifests. Run as `python3 -m anofair_models.build --data DIR --out DIR [--smoke]` (src/train/models-build.ts does).
+
+Progress goes to stdout as `progress <stage> <step> <total> <loss>` lines, everything else as `info ...` lines."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import exports
+from .classifier_training import (evaluate_attributes, evaluate_diagnostic, evaluate_reid, train_attributes,
+                                  train_diagnostic, train_reid)
+from .dataset import load_all
+from .detector import evaluate as evaluate_detector
+from .detector import train as train_detector
+from .inpaint import train_diffusion, train_vae, vae_psnr
+from .inpaint_eval import evaluate_inpainting
+from .manifest import write_json
+from .runtime import pick_device, seed_everything
+from .tokenizer import Tokenizer
+
+STAGES = ["detector", "attributes", "diagnostic", "reid", "vae", "diffusion"]
+
+# Steps and batch sizes: the full build fits in well under two hours on two CPU cores.
+FULL = {
+    "detector": {"steps": 1500, "batch": 16},
+    "attributes": {"steps": 700, "batch": 32},
+    "diagnostic": {"steps": 900, "batch": 32},
+    "reid": {"steps": 1200, "batch": 32},
+    "vae": {"steps": 700, "batch": 16},
+    "diffusion": {"steps": 900, "batch": 32},
+    "inpaint_eval_images": 96,
+}
+SMOKE = {
+    "detector": {"steps": 3, "batch": 4},
+    "attributes": {"steps": 3, "batch": 4},
+    "diagnostic": {"steps": 3, "batch": 4},
+    "reid": {"steps": 3, "batch": 4},
+    "vae": {"steps": 3, "batch": 4},
+    "diffusion": {"steps": 3, "batch": 4},
+    "inpaint_eval_images": 4,
+}
+
+
+class Reporter:
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def info(self, message: str) -> None:
+        print(f"info {message}", flush=True)
+
+    def progress(self, stage: str):
+        def report(step: int, total: int, loss: float) -> None:
+            now = time.time()
+            if step == total or step == 1 or now - self.last > 2.0:
+                self.last = now
+                print(f"progress {stage} {step} {total} {loss:.5f}", flush=True)
+
+        return report
+
+
+def data_description(data_dir: Path, sets: dict[str, Any], smoke: bool) -> dict[str, Any]:
+    desc: dict[str, Any] = {"generator": "anofair phantoms", "images": {k: len(v) for k, v in sets.items()},
+                            "patients": {k: len({r.patient_id for r in v.records}) for k, v in sets.items()}}
+    meta_path = data_dir / "dataset.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        for key in ("seed", "patients", "version", "generator", "generator_version", "image_size", "sex_ratio", "age_ratio"):
+            if key in meta:
+                desc[f"dataset_{key}"] = meta[key]
+    train = sets["train"]
+    desc["train_ratios"] = {"male": float(train.labels("male").mean()) if len(train) else None,
+                            "age>=60": float(train.labels("old").mean()) if len(train) else None}
+    if smoke:
+        desc["smoke"] = True
+    return desc
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="anofair_models.build")
+    ap.add_argument("--data", required=True, type=Path, help="phantom folder with labels.jsonl")
+    ap.add_argument("--out", required=True, type=Path, help="output folder, e.g. models/demo")
+    ap.add_argument("--smoke", action="store_true", help="a few steps per model, to test the pipeline")
+    ap.add_argument("--seed", type=int, default=20260)
+    ap.add_argument("--only", default="", help="comma-separated stages to build (default: all)")
+    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    ap.add_argument("--report-dir", type=Path, default=None, help="where to write pictures for docs (full builds)")
+    args = ap.parse_args(argv)
+
+    rep = Reporter()
+    device = pick_device(args.device)
+    plan = SMOKE if args.smoke else FULL
+    stages = [s for s in args.only.split(",") if s] or STAGES
+    for s in stages:
+        if s not in STAGES:
+            print(f"error unknown stage {s!r}; stages are {', '.join(STAGES)}", file=sys.stderr)
+            return 2
+    rep.info(f"device {device}, torch {torch.__version__}, stages {','.join(stages)}{' (smoke)' if args.smoke else ''}")
+    t0 = time.time()
+    sets = load_all(args.data, limit=8 if args.smoke else None)
+    rep.info(f"loaded {', '.join(f'{k} {len(v)}' for k, v in sets.items())} images in {time.time() - t0:.1f}s")
+    for split in ("train", "test"):
+        if len(sets[split]) == 0:
+            print(f"error the phantom folder has no {split} images", file=sys.stderr)
+            return 2
+    data = data_description(args.data, sets, args.smoke)
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {"seed": args.seed, "device": str(device), "smoke": args.smoke, "stages": {}}
+    ctx = exports.Context(out=args.out, data=data, device=str(device), smoke=args.smoke)
+    test, val, train = sets["test"], sets["val"], sets["train"]
+    models: dict[str, Any] = {}
+
+    def stage_seed(name: str) -> int:
+        return args.seed + STAGES.index(name) * 1000
+
+    if "detector" in stages:
+        seed_everything(stage_seed("detector"))
+        model, info = train_detector(train, device, seed=stage_seed("detector"), progress=rep.progress("detector"), **plan["detector"])
+        metrics = {"test": evaluate_detector(model, test, device), "val": evaluate_detector(model, val, device) if len(val) else None}
+        rep.info(f"detector mAP@0.5 test {metrics['test']['mAP50']:.3f}")
+        exports.detector(ctx, model.cpu(), info | {"seed": stage_seed("detector")}, metrics)
+        summary["stages"]["detector"] = {"training": info, "metrics": metrics}
+    if "attributes" in stages or "diffusion" in stages:
+        seed_everything(stage_seed("attributes"))
+        model, info = train_attributes(train, device, seed=stage_seed("attributes"), progress=rep.progress("attributes"), **plan["attributes"])
+        metrics = {"test": evaluate_attributes(model, test, device), "val": evaluate_attributes(model, val, device) if len(val) else None}
+        rep.info(f"attributes AUC test sex {metrics['test']['sex']['auc']:.3f} age {metrics['test']['age_group']['auc']:.3f}")
+        models["attributes"] = model
+        if "attributes" in stages:
+            exports.attributes(ctx, model.cpu(), info | {"seed": stage_seed("attributes")}, metrics)
+            summary["stages"]["attributes"] = {"training": info, "metrics": metrics}
+    if "diagnostic" in stages:
+        seed_everything(stage_seed("diagnostic"))
+        model, info = train_diagnostic(train, device, seed=stage_seed("diagnostic"), progress=rep.progress("diagnostic"), **plan["diagnostic"])
+        metrics = {"test": evaluate_diagnostic(model, test, device), "val": evaluate_diagnostic(model, val, device) if len(val) else None}
+        rep.info(f"diagnostic AUC test min {metrics['test']['min_auc']:.3f} mean {metrics['test']['mean_auc']:.3f}")
+        exports.diagnostic(ctx, model.cpu(), info | {"seed": stage_seed("diagnostic")}, metrics)
+        summary["stages"]["diagnostic"] = {"training": info, "metrics": metrics}
+    if "reid" in stages:
+        seed_everything(stage_seed("reid"))
+        model, info = train_reid(train, device, seed=stage_seed("reid"), progress=rep.progress("reid"), **plan["reid"])
+        metrics = {"test": evaluate_reid(model, test, device, args.seed), "val": evaluate_reid(model, val, device, args.seed) if len(val) else None}
+        rep.info(f"re-identification AUC test {metrics['test']['auc']:.3f}")
+        exports.reid(ctx, model.cpu(), info | {"seed": stage_seed("reid")}, metrics)
+        summary["stages"]["reid"] = {"training": info, "metrics": metrics}
+    if "vae" in stages or "diffusion" in stages:
+        seed_everything(stage_seed("vae"))
+        vae, vae_info = train_vae(train, device, seed=stage_seed("vae"), progress=rep.progress("vae"), **plan["vae"])
+        vae_info["seed"] = stage_seed("vae")
+        vae_info["test_psnr_db"] = vae_psnr(vae, test, device)
+        rep.info(f"vae reconstruction PSNR test {vae_info['test_psnr_db']:.1f} dB")
+        summary["stages"]["vae"] = {"training": vae_info}
+    if "diffusion" in stages:
+        seed_everything(stage_seed("diffusion"))
+        tokenizer = Tokenizer.build()
+        text, unet, info = train_diffusion(train, vae, tokenizer, device, seed=stage_seed("diffusion"), progress=rep.progress("diffusion"), **plan["diffusion"])
+        info["seed"] = stage_seed("diffusion")
+        metrics = evaluate_inpainting(vae, text, unet, tokenizer, models["attributes"].to(device), sets, device, plan["inpaint_eval_images"], args.seed, args.report_dir)
+        rep.info("inpainting judged male ratio {:.2f} (data {:.2f}), age>=60 ratio {:.2f} (data {:.2f})".format(
+            metrics["anofair_masks"]["judged_ratio"]["male"], metrics["anofair_masks"]["source_ratio"]["male"],
+            metrics["anofair_masks"]["judged_ratio"]["age>=60"], metrics["anofair_masks"]["source_ratio"]["age>=60"]))
+        exports.inpaint(ctx, vae.cpu(), text, unet, tokenizer, {"vae": vae_info, "diffusion": info}, metrics)
+        summary["stages"]["diffusion"] = {"training": info, "metrics": metrics}
+    summary["seconds"] = round(time.time() - t0, 1)
+    summary["data"] = data
+    write_json(args.out / "build-summary.json", summary)
+    rep.info(f"done in {summary['seconds']:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""Training of the inpainting model (VAE, then text encoder + UNet jointly) and its guided sampling."""
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .dataset import IMAGE_SIZE, PhantomSet
+from .diffusion import alphas_cumprod, dpm_solver_2m, latent_mask, min_snr_weight, random_masks
+from .layers import count_parameters
+from .text_encoder import TextEncoder
+from .tokenizer import NEGATIVE_PROMPT, Tokenizer
+from .unet import UNet
+from .vae import SCALING_FACTOR, AutoencoderKL
+
+Progress = Callable[[int, int, float], None]
+
+
+def to_sample(images01: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """display01 grey [B,S,S] -> SD image sample [B,3,S,S] in [-1,1]."""
+    t = torch.as_tensor(images01)
+    return (t * 2 - 1)[:, None].expand(-1, 3, -1, -1).contiguous()
+
+
+def from_sample(sample: torch.Tensor) -> np.ndarray:
+    return ((sample.mean(dim=1).clamp(-1, 1) + 1) / 2).cpu().numpy().astype(np.float32)
+
+
+def _image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
+
+
+def train_vae(data: PhantomSet, device: torch.device, steps: int, batch: int, seed: int, crop: int = 128, lr: float = 2e-3, progress: Progress | None = None) -> tuple[AutoencoderKL, dict[str, Any]]:
+    """L1 + edge L1 + a light KL, on random crops (the network is fully convolutional), then latent rescaling."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    vae = AutoencoderKL().to(device)
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.05)
+    t0 = time.time()
+    avg = 0.0
+    for step in range(steps):
+        idx = rng.integers(0, len(data), batch)
+        offs = rng.integers(0, (IMAGE_SIZE - crop) // 8 + 1, size=(batch, 2)) * 8
+        crops = np.stack([data.images[i, y : y + crop, x : x + crop] for i, (y, x) in zip(idx, offs)])
+        x = to_sample(crops).to(device)
+        mean, logvar = vae.parameters_of(x)
+        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+        rec = vae.decoder(z)
+        gy, gx = _image_gradients(rec)
+        ty, tx = _image_gradients(x)
+        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).mean()
+        loss = (rec - x).abs().mean() + 0.5 * ((gy - ty).abs().mean() + (gx - tx).abs().mean()) + 1e-4 * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        avg = 0.95 * avg + 0.05 * float(loss) if step else float(loss)
+        if progress:
+            progress(step + 1, steps, avg)
+    vae.eval()
+    with torch.no_grad():
+        sub = data.images[: min(len(data), 128)]
+        means = torch.cat([vae.parameters_of(to_sample(sub[i : i + 16]).to(device))[0].cpu() for i in range(0, len(sub), 16)])
+    k = vae.rescale_latents(float(means.std()))
+    info = {"steps": steps, "batch": batch, "crop": crop, "lr": lr, "parameters": count_parameters(vae), "latent_rescale": k, "seconds": round(time.time() - t0, 1), "final_loss": avg}
+    return vae, info
+
+
+def vae_psnr(vae: AutoencoderKL, data: PhantomSet, device: torch.device, limit: int = 64) -> float:
+    vae.eval()
+    errs = []
+    with torch.no_grad():
+        for i in range(0, min(limit, len(data)), 16):
+            x = to_sample(data.images[i : min(i + 16, limit)]).to(device)
+            rec = vae.decoder(vae.parameters_of(x)[0])
+            mse = ((from_sample(rec) - data.images[i : min(i + 16, limit)]) ** 2).mean(axis=(1, 2))
+            errs += (10 * np.log10(1.0 / np.maximum(mse, 1e-10))).tolist()
+    return float(np.mean(errs)) if errs else float("nan")
+
+
+def encode_latents(vae: AutoencoderKL, samples: torch.Tensor, batch: int = 32) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([vae.parameters_of(samples[i : i + batch])[0] for i in range(0, len(samples), batch)]) * SCALING_FACTOR
+
+
+class Ema:
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.shadow = copy.deepcopy(model).eval()
+        for p in self.shadow.parameters():
+            p.requires_grad_(False)
+
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for s, p in zip(self.shadow.parameters(), model.parameters()):
+                s.mul_(d).add_(p.detach(), alpha=1 - d)
+
+
+def finding_boxes(data: PhantomSet) -> list[np.ndarray]:
+    return [data.boxes(i, include_text=False)[0] for i in range(len(data))]
+
+
+def train_diffusion(
+    data: PhantomSet,
+    vae: AutoencoderKL,
+    tokenizer: Tokenizer,
+    device: torch.device,
+    steps: int,
+    batch: int,
+    seed: int,
+    lr: float = 1e-3,
+    uncond_prob: float = 0.1,
+    progress: Progress | None = None,
+) -> tuple[TextEncoder, UNet, dict[str, Any]]:
+    """SD inpainting fine-tuning objective, from scratch: epsilon MSE (min-SNR-5 weighted) on the 9-channel input."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    # Train on images without burned-in text: the anonymizer regenerates text areas, it must not learn to draw text.
+    keep = [i for i, r in enumerate(data.records) if not r.burned_in]
+    if len(keep) < len(data) // 3:
+        keep = list(range(len(data)))
+    images = data.images[keep]
+    boxes = [data.boxes(i, include_text=False)[0] for i in keep]
+    ids = torch.tensor([tokenizer.encode(data.records[i].prompt()) for i in keep])
+    empty = torch.tensor(tokenizer.encode(""))
+    vae = vae.to(device).eval()
+    latents = encode_latents(vae, to_sample(images).to(device))
+    text = TextEncoder(tokenizer.dense_size).to(device)
+    unet = UNet(text.config["hidden_size"]).to(device)
+    params = list(text.parameters()) + list(unet.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.05)
+    ema_text, ema_unet = Ema(text, 0.995), Ema(unet, 0.995)
+    abar = alphas_cumprod().to(device)
+    t0 = time.time()
+    avg = 0.0
+    for step in range(steps):
+        idx = rng.integers(0, len(images), batch)
+        masks = torch.from_numpy(random_masks(batch, IMAGE_SIZE, rng, [boxes[i] for i in idx]))[:, None].to(device)
+        sample = to_sample(images[idx]).to(device)
+        with torch.no_grad():
+            masked = encode_latents(vae, sample * (masks < 0.5))
+        x0 = latents[torch.from_numpy(idx).to(device)]
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, len(abar), (batch,), device=device)
+        a = abar[t][:, None, None, None]
+        noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        batch_ids = ids[idx].clone()
+        drop = torch.from_numpy(rng.random(batch) < uncond_prob)
+        batch_ids[drop] = empty
+        ctx, _ = text(batch_ids.to(device))
+        pred = unet(torch.cat([noisy, latent_mask(masks), masked], 1), t.float(), ctx)
+        w = min_snr_weight(abar[t])
+        loss = (w * (pred - noise).pow(2).mean(dim=(1, 2, 3))).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        ema_text.update(text, step)
+        ema_unet.update(unet, step)
+        avg = 0.98 * avg + 0.02 * float(loss) if step else float(loss)
+        if progress:
+            progress(step + 1, steps, avg)
+    info = {
+        "steps": steps, "batch": batch, "lr": lr, "uncond_prob": uncond_prob, "ema_decay": 0.995, "loss": "epsilon MSE, min-SNR-5 weights",
+        "images": len(images), "unet_parameters": count_parameters(unet), "text_encoder_parameters": count_parameters(text),
+        "seconds": round(time.time() - t0, 1), "final_loss": avg,
+    }
+    return ema_text.shadow.cpu(), ema_unet.shadow.cpu(), info
+
+
+def anofair_masks(data: PhantomSet, indices: list[int], margin: int = IMAGE_SIZE // 32) -> np.ndarray:
+    """CXR-AnoFAIR's mask: repaint (1) everywhere except the finding boxes dilated by a margin."""
+    masks = np.ones((len(indices), IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    for k, i in enumerate(indices):
+        for x0, y0, x1, y1 in data.boxes(i, include_text=False)[0]:
+            masks[k, max(0, int(y0) - margin) : int(np.ceil(y1)) + margin, max(0, int(x0) - margin) : int(np.ceil(x1)) + margin] = 0
+    return masks
+
+
+def inpaint(
+    vae: AutoencoderKL, text: TextEncoder, unet: UNet, tokenizer: Tokenizer, images01: np.ndarray, masks: np.ndarray,
+    prompts: list[str], device: torch.device, steps: int = 20, guidance: float = 7.5, seed: int = 0,
+) -> np.ndarray:
+    """The SD2 inpainting pipeline in PyTorch (what the ONNX runtime does), then the kept pixels composited back."""
+    vae, text, unet = vae.to(device).eval(), text.to(device).eval(), unet.to(device).eval()
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(images01), 16):
+            img = images01[s : s + 16]
+            m = torch.from_numpy(masks[s : s + 16])[:, None].to(device)
+            sample = to_sample(img).to(device)
+            masked = encode_latents(vae, sample * (m < 0.5))
+            lm = latent_mask(m)
+            cond, _ = text(torch.tensor([tokenizer.encode(p) for p in prompts[s : s + 16]], device=device))
+            neg, _ = text(torch.tensor([tokenizer.encode(NEGATIVE_PROMPT)] * len(img), device=device))
+            x = torch.randn((len(img), 4, IMAGE_SIZE // 8, IMAGE_SIZE // 8), generator=gen).to(device)
+            abar = alphas_cumprod().to(device)
+
+            def eps_fn(xt: torch.Tensor, t: int) -> torch.Tensor:
+                inp = torch.cat([xt, lm, masked], 1)
+                e = unet(torch.cat([inp, inp]), torch.tensor([float(t)], device=device), torch.cat([neg, cond]))
+                e_neg, e_cond = e.chunk(2)
+                return e_neg + guidance * (e_cond - e_neg)
+
+            lat = dpm_solver_2m(eps_fn, x, steps, abar)
+            gen_img = from_sample(vae.decoder(lat / SCALING_FACTOR))
+            keep = masks[s : s + 16] < 0.5
+            out.append(np.where(keep, img, gen_img))
+    return np.concatenate(out) if out else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.float32)
