@@ -1,0 +1,308 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A real Orthanc (Debian bookworm: Orthanc 1.10 + DICOMweb plugin 1.7) for tests and benchmarks, started on
+ * free loopback ports with a temporary storage folder. Tests must call stop() in an after() hook; an exit
+ * hook also kills every Orthanc this process started, so a crashed test run leaves nothing behind.
+ */
+
+export const ORTHANC_BINARY = process.env.ANOFAIR_ORTHANC_BINARY ?? '/usr/sbin/Orthanc';
+export const DICOMWEB_PLUGIN =
+  process.env.ANOFAIR_ORTHANC_DICOMWEB_PLUGIN ?? '/usr/share/orthanc/plugins/libOrthancDicomWeb.so';
+
+/** An entry of the DICOMweb plugin's "Servers" option: Orthanc acting as a DICOMweb client. */
+export interface DicomWebServerEntry {
+  url: string;
+  /** Orthanc's default is chunked transfer encoding for STOW; false sends Content-Length. */
+  chunkedTransfers?: boolean;
+  httpHeaders?: Record<string, string>;
+}
+
+export interface OrthancOptions {
+  /** Shown in Orthanc's /system and used as the AE title (upper-cased, at most 16 characters). */
+  name?: string;
+  /** DicomWeb "Servers": Orthanc as a DICOMweb client, e.g. pointed at the gateway. */
+  dicomWebServers?: Record<string, DicomWebServerEntry>;
+  /** Extra top-level configuration keys, merged last (e.g. { OverwriteInstances: true }). */
+  extraConfig?: Record<string, unknown>;
+  /** Extra keys of the "DicomWeb" section. */
+  extraDicomWebConfig?: Record<string, unknown>;
+  /** How long to wait for /system, in ms. */
+  startTimeoutMs?: number;
+}
+
+export interface OrthancServer {
+  /** Base URL of Orthanc's REST API, e.g. http://127.0.0.1:41234 (no trailing slash). */
+  readonly url: string;
+  /** Base URL of its DICOMweb service: url + '/dicom-web' (no trailing slash). */
+  readonly dicomWebUrl: string;
+  readonly httpPort: number;
+  readonly dicomPort: number;
+  readonly aet: string;
+  readonly storageDir: string;
+  /** The last lines Orthanc wrote to stdout/stderr. */
+  logTail(lines?: number): string;
+  /** Stop Orthanc (SIGTERM, then SIGKILL after 10 s). Keeps the storage; idempotent. */
+  stop(): Promise<void>;
+  /** Start again on the same ports with the same storage (for "archive down, then up"). */
+  restart(): Promise<void>;
+  /** stop() and delete the storage folder. */
+  dispose(): Promise<void>;
+  /** Whether the process is running. */
+  readonly running: boolean;
+}
+
+const LOG_LINES_KEPT = 400;
+
+/**
+ * sh -c script: run Orthanc ($1 = binary, $2 = config) in the background; stop it with SIGTERM when our
+ * stdin closes or when the guard itself gets SIGTERM/SIGINT; exit with Orthanc's status. A background job of
+ * a non-interactive shell reads /dev/null, hence the explicit fd 3 copy of stdin.
+ */
+const PARENT_DEATH_GUARD = [
+  'exec 3<&0',
+  '"$1" "$2" </dev/null & pid=$!',
+  '(cat <&3 >/dev/null; kill -TERM $pid 2>/dev/null) & watcher=$!',
+  'trap \'kill -TERM $pid 2>/dev/null\' TERM INT',
+  'trap \'kill -KILL $pid 2>/dev/null\' USR1',
+  'wait $pid; code=$?',
+  // wait returns early when a trapped signal arrives: wait again for Orthanc to finish its shutdown.
+  'while kill -0 $pid 2>/dev/null; do wait $pid; code=$?; done',
+  'kill $watcher 2>/dev/null',
+  'exit $code',
+].join('\n');
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    // The guard forwards SIGTERM to Orthanc; our closing stdin pipe would stop it too.
+    for (const child of live) child.kill('SIGTERM');
+  });
+}
+
+/** A free loopback TCP port (the OS picks; it is released right before Orthanc binds it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * While Orthanc just runs, it must not keep the test process alive (a test that forgot stop() would hang the
+ * run; the exit hook and the guard clean up instead). While we wait for it to start or stop, it must.
+ */
+function setReferenced(proc: ChildProcess, referenced: boolean): void {
+  for (const handle of [proc, proc.stdin, proc.stdout, proc.stderr] as Array<{ ref?: () => void; unref?: () => void } | null>) {
+    if (referenced) handle?.ref?.();
+    else handle?.unref?.();
+  }
+}
+
+function serverEntries(servers: Record<string, DicomWebServerEntry> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, entry] of Object.entries(servers ?? {})) {
+    out[name] = {
+      Url: entry.url.endsWith('/') ? entry.url : `${entry.url}/`,
+      ...(entry.chunkedTransfers === undefined ? {} : { ChunkedTransfers: entry.chunkedTransfers }),
+      ...(entry.httpHeaders ? { HttpHeaders: entry.httpHeaders } : {}),
+    };
+  }
+  return out;
+}
+
+export async function startOrthanc(options: OrthancOptions = {}): Promise<OrthancServer> {
+  installExitHook();
+  const name = options.name ?? 'ANOFAIR-TEST';
+  const aet = name.toUpperCase().replace(/[^A-Z0-9_\-]/g, '_').slice(0, 16);
+  const storageDir = await mkdtemp(join(tmpdir(), 'anofair-orthanc-'));
+  const httpPort = await freePort();
+  let dicomPort = await freePort();
+  while (dicomPort === httpPort) dicomPort = await freePort();
+
+  const config = {
+    Name: name,
+    StorageDirectory: join(storageDir, 'db'),
+    IndexDirectory: join(storageDir, 'db'),
+    StorageCompression: false,
+    HttpPort: httpPort,
+    HttpServerEnabled: true,
+    HttpDescribeErrors: true,
+    HttpCompressionEnabled: false,
+    // Loopback only: Orthanc refuses non-local clients and needs no credentials.
+    RemoteAccessAllowed: false,
+    AuthenticationEnabled: false,
+    DicomServerEnabled: true,
+    DicomAet: aet,
+    DicomPort: dicomPort,
+    DicomCheckCalledAet: false,
+    UnknownSopClassAccepted: true,
+    OrthancExplorerEnabled: false,
+    WebDavEnabled: false,
+    SaveJobs: false,
+    Plugins: [DICOMWEB_PLUGIN],
+    DicomWeb: {
+      Enable: true,
+      Root: '/dicom-web/',
+      EnableWado: true,
+      WadoRoot: '/wado',
+      // No "Host": the plugin builds RetrieveURL/BulkDataURI from the request (Forwarded / Host headers),
+      // so answers relayed by the gateway point back at the gateway.
+      Ssl: false,
+      Servers: serverEntries(options.dicomWebServers),
+      ...options.extraDicomWebConfig,
+    },
+    ...options.extraConfig,
+  };
+  const configPath = join(storageDir, 'orthanc.json');
+  await writeFile(configPath, JSON.stringify(config, null, 2));
+
+  const url = `http://127.0.0.1:${httpPort}`;
+  const logLines: string[] = [];
+  let child: ChildProcess | null = null;
+  let exited: Promise<void> = Promise.resolve();
+
+  const logTail = (lines = 60): string => logLines.slice(-lines).join('\n');
+
+  const capture = (chunk: Buffer): void => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line.length === 0) continue;
+      logLines.push(line);
+      if (logLines.length > LOG_LINES_KEPT) logLines.shift();
+    }
+  };
+
+  const launch = async (): Promise<void> => {
+    // The shell guard ends Orthanc when our stdin pipe closes, i.e. when this process dies in any way
+    // (even SIGKILL), so a killed test run never leaves an Orthanc behind.
+    const proc = spawn('/bin/sh', ['-c', PARENT_DEATH_GUARD, 'orthanc-guard', ORTHANC_BINARY, configPath], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    child = proc;
+    live.add(proc);
+    proc.stdout?.on('data', capture);
+    proc.stderr?.on('data', capture);
+    let exitInfo: string | null = null;
+    exited = new Promise<void>((resolve) => {
+      proc.once('exit', (code, signal) => {
+        exitInfo = `exit code ${code ?? 'none'}, signal ${signal ?? 'none'}`;
+        live.delete(proc);
+        if (child === proc) child = null;
+        resolve();
+      });
+      proc.once('error', (err) => {
+        exitInfo = `spawn failed: ${err.message}`;
+        live.delete(proc);
+        if (child === proc) child = null;
+        resolve();
+      });
+    });
+    const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+    while (Date.now() < deadline) {
+      if (exitInfo) break;
+      try {
+        const res = await fetch(`${url}/system`, { signal: AbortSignal.timeout(1_000) });
+        if (res.ok) {
+          await res.arrayBuffer();
+          setReferenced(proc, false);
+          return;
+        }
+        await res.arrayBuffer();
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const why = exitInfo ?? 'no answer on /system before the timeout';
+    if (child === proc) proc.kill('SIGUSR1'); // guard: SIGKILL to Orthanc
+    await exited;
+    throw new Error(
+      `Orthanc "${name}" did not start on ${url} (${why}). Config: ${configPath}\n--- Orthanc log tail ---\n${logTail()}`,
+    );
+  };
+
+  const stop = async (): Promise<void> => {
+    const proc: ChildProcess | null = child;
+    if (!proc) return;
+    setReferenced(proc, true);
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGUSR1'), 10_000); // guard: SIGKILL to Orthanc
+    timer.unref();
+    await exited;
+    clearTimeout(timer);
+  };
+
+  await launch();
+
+  return {
+    url,
+    dicomWebUrl: `${url}/dicom-web`,
+    httpPort,
+    dicomPort,
+    aet,
+    storageDir,
+    logTail,
+    stop,
+    async restart() {
+      await stop();
+      await launch();
+    },
+    async dispose() {
+      await stop();
+      await rm(storageDir, { recursive: true, force: true });
+    },
+    get running() {
+      return child !== null;
+    },
+  };
+}
+
+/** Store one Part 10 file through Orthanc's native REST API (not DICOMweb); returns Orthanc's answer. */
+export async function uploadInstance(
+  server: Pick<OrthancServer, 'url'>,
+  bytes: Uint8Array,
+): Promise<{ ID: string; ParentStudy: string; Status: string }> {
+  const res = await fetch(`${server.url}/instances`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/dicom' },
+    body: new Uint8Array(bytes) as Uint8Array<ArrayBuffer>,
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`Orthanc refused the upload: HTTP ${res.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text) as { ID: string; ParentStudy: string; Status: string };
+}
+
+/** GET a JSON document from Orthanc's REST API. */
+export async function orthancJson<T = unknown>(server: Pick<OrthancServer, 'url'>, path: string): Promise<T> {
+  const res = await fetch(`${server.url}${path}`);
+  const text = await res.text();
+  if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text) as T;
+}
+
+/** The Orthanc id of the instance with this SOP Instance UID, or null. */
+export async function lookupInstance(server: Pick<OrthancServer, 'url'>, sopInstanceUID: string): Promise<string | null> {
+  const res = await fetch(`${server.url}/tools/lookup`, { method: 'POST', body: sopInstanceUID });
+  const found = (await res.json()) as Array<{ ID: string; Type: string }>;
+  return found.find((f) => f.Type === 'Instance')?.ID ?? null;
+}
+
+/** The stored Part 10 bytes of an instance, by Orthanc id. */
+export async function instanceFile(server: Pick<OrthancServer, 'url'>, orthancId: string): Promise<Uint8Array> {
+  const res = await fetch(`${server.url}/instances/${orthancId}/file`);
+  if (!res.ok) throw new Error(`GET /instances/${orthancId}/file: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
