@@ -7,6 +7,9 @@ import { Rng } from './rng.js';
  * (modality, photometric interpretation, bits stored, value range). This per-image variation is what a
  * re-identification network has to see through.
  */
+/** Attenuation that maps to about 76% brightness (tanh 1) before the per-image gain. */
+const TONE_SCALE = 2.2;
+
 export type Photometric = 'MONOCHROME1' | 'MONOCHROME2';
 export type PhotometricOption = Photometric | 'mixed';
 export type Modality = 'CR' | 'DX';
@@ -53,8 +56,8 @@ export function drawAcquisition(rng: Rng, photometric: PhotometricOption): Acqui
     scale: rng.uniform(0.93, 1.05),
     inspiration: rng.clampedNormal(0, 0.02, -0.04, 0.04),
     gain: rng.uniform(0.9, 1.12),
-    gamma: rng.uniform(1.25, 1.6),
-    enhance: rng.uniform(0.25, 0.7),
+    gamma: rng.uniform(0.9, 1.25),
+    enhance: rng.uniform(0.15, 0.45),
     noise: rng.uniform(0.008, 0.022),
     blur: rng.uniform(0, 0.7),
     low: rng.uniform(0.02, 0.1),
@@ -103,7 +106,8 @@ export function exposeImage(atten: Float32Array, grid: Grid, acq: Acquisition, s
       const cc = atten[k + n] as number;
       const d = atten[k + n + 1] as number;
       const v = (a + (b - a) * fx) * (1 - fy) + (cc + (d - cc) * fx) * fy;
-      out[j * size + i] = Math.pow(1 - Math.exp(-acq.gain * v), acq.gamma);
+      // Processed CR/DX output is close to linear in log exposure, i.e. in attenuation, with a soft shoulder.
+      out[j * size + i] = Math.pow(Math.tanh(Math.max(0, acq.gain * v) / TONE_SCALE), acq.gamma);
     }
   }
   // Frequency processing as CR/DX consoles do it: boost detail against a large-scale background, which

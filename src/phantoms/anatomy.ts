@@ -14,7 +14,7 @@ import { Rng } from './rng.js';
 export const CANONICAL_HALF = 1.3;
 
 /** How much of the soft tissue attenuation the aerated lung removes at full depth. */
-const AIR_FRACTION = 0.78;
+const AIR_FRACTION = 0.64;
 /** Soft tissue attenuation per unit of body half width. */
 const SOFT_TISSUE = 2.1;
 
@@ -122,9 +122,15 @@ function drawSoftTissue(grid: Grid, a: PatientAnatomy): Float32Array {
   const airway = grid.alloc();
   const carinaY = a.hilumY - 0.13;
   const cx = spineX(a, carinaY);
-  for (let y = -1.35; y < carinaY; y += 0.05) addSegment(grid, airway, spineX(a, y), y, spineX(a, y + 0.05), y + 0.05, 0.032, 1);
-  addSegment(grid, airway, cx, carinaY, cx - 0.13, a.hilumY + 0.04, 0.02, 1);
-  addSegment(grid, airway, cx, carinaY, cx + 0.13, a.hilumY - 0.01, 0.02, 1);
+  const left: Array<[number, number]> = [];
+  const right: Array<[number, number]> = [];
+  for (let y = -1.35; y <= carinaY; y += 0.05) {
+    left.push([spineX(a, y) - 0.03, y]);
+    right.push([spineX(a, y) + 0.03, y]);
+  }
+  // Main bronchi leave the carina at about 25 (right) and 45 (left) degrees from vertical.
+  fillPolygon(grid, [...left, [cx - 0.14, a.hilumY + 0.03], [cx - 0.12, a.hilumY + 0.06], [cx, carinaY + 0.04], [cx + 0.13, a.hilumY + 0.01], [cx + 0.15, a.hilumY - 0.02], ...right.reverse()], airway);
+  boxBlur(airway, grid.n, 1, 1);
   for (let k = 0; k < out.length; k++) out[k] = (out[k] as number) * (1 - 0.22 * Math.min(1, airway[k] as number));
   return out;
 }
@@ -195,7 +201,7 @@ export function posteriorRibPoint(a: PatientAnatomy, index: number, p: number): 
   const us = 0.045;
   const ulat = a.lungLateral + 0.045;
   const u = us + p * (ulat - us);
-  return [xs + r.side * u, r.y0 - r.rise * Math.sin(Math.PI * p) + r.drop * p * p];
+  return [xs + r.side * u, r.y0 - r.rise * Math.sin(Math.PI * Math.pow(p, 0.75)) + r.drop * Math.pow(p, 2.2)];
 }
 
 function drawRibs(grid: Grid, a: PatientAnatomy, out: Float32Array, value: number): void {
@@ -352,7 +358,7 @@ function drawVessels(grid: Grid, a: PatientAnatomy): Float32Array {
   const branch = (x: number, y: number, dir: number, len: number, radius: number, depth: number, side: number): void => {
     const ex = x + side * Math.cos(dir) * len;
     const ey = y + Math.sin(dir) * len;
-    addSegment(grid, out, x, y, ex, ey, radius, 0.16 * Math.sqrt(radius / 0.012));
+    addSegment(grid, out, x, y, ex, ey, radius, 0.26 * Math.sqrt(radius / 0.012));
     if (depth === 0) return;
     const kids = depth > 2 ? 2 : rng.chance(0.7) ? 2 : 1;
     for (let c = 0; c < kids; c++) {
@@ -369,6 +375,8 @@ function drawVessels(grid: Grid, a: PatientAnatomy): Float32Array {
       branch(hx + side * 0.02, sy, dir + rng.normal(0, 0.08), rng.uniform(0.1, 0.14), 0.012, 6, side);
     }
   }
+  // Vessels are seen slightly out of focus, overlapping in depth.
+  boxBlur(out, grid.n, 1, 1);
   return out;
 }
 
@@ -461,35 +469,40 @@ export function heartGeometry(a: PatientAnatomy, scale: number, inspiration: num
   };
 }
 
-/** The heart's outline: right atrial border, left ventricular border with its apex, closed below the diaphragm. */
-export function heartOutline(a: PatientAnatomy, g: HeartGeometry): Array<[number, number]> {
+/** The heart's silhouette as convex parts: left ventricle (left border and apex), right atrium (right border), and the
+ * base joining them to the mediastinum. Drawn as a union. */
+export function heartParts(a: PatientAnatomy, g: HeartGeometry): Array<Array<[number, number]>> {
   const c = a.spine.x0;
-  const w = a.heart.waist;
   const m = a.mediastinumHalfWidth;
-  const pts: Array<[number, number]> = [
-    [c + m * 0.6, g.top - 0.12],
-    [c - m * 0.7, g.top - 0.1],
-    [c - g.right * 0.85, g.top + 0.1],
-    [c - g.right, g.top + (g.bottomRight - g.top) * 0.55],
-    [c - g.right * 0.97, g.bottomRight - 0.02],
-    [c - g.right * 0.8, g.bottomRight + 0.12],
-    [c + g.left * 0.5, g.bottomLeft + 0.14],
-    [c + g.left, g.bottomLeft + 0.01],
-    [c + g.left * 0.96, g.bottomLeft - (g.bottomLeft - g.top) * 0.4],
-    [c + g.left * w, g.top + (g.bottomLeft - g.top) * 0.2],
-    [c + g.left * 0.55, g.top + 0.02],
-    [c + m * 1.1, g.top - 0.06],
+  const hl = g.bottomLeft - g.top;
+  const hr = g.bottomRight - g.top;
+  return [
+    ellipsePoints(c + g.left * 0.32, g.bottomLeft - 0.03, g.left * 0.68, hl * 0.8 * a.heart.waist, -0.2),
+    ellipsePoints(c - g.right * 0.3, g.bottomRight - hr * 0.38, g.right * 0.7, hr * 0.5, 0),
+    [
+      [c - m * 0.8, g.top - 0.1],
+      [c + m * 0.9, g.top - 0.1],
+      [c + g.left * 0.5, g.top + hl * 0.35],
+      [c + g.left * 0.5, g.bottomLeft + 0.12],
+      [c - g.right * 0.5, g.bottomRight + 0.12],
+      [c - g.right * 0.6, g.top + hr * 0.3],
+    ],
   ];
-  return closedSpline(pts, 8);
 }
 
-function closedSpline(points: Array<[number, number]>, per: number): Array<[number, number]> {
-  const n = points.length;
-  const ext = [points[n - 1] as [number, number], ...points, points[0] as [number, number], points[1] as [number, number]];
-  const out = spline(ext, per);
-  // Drop the samples of the two helper segments at the ends.
-  return out.slice(per, per * (n + 1));
+function ellipsePoints(cx: number, cy: number, rx: number, ry: number, angle: number): Array<[number, number]> {
+  const pts: Array<[number, number]> = [];
+  const c = Math.cos(angle);
+  const s = Math.sin(angle);
+  for (let k = 0; k < 64; k++) {
+    const t = (k / 64) * Math.PI * 2;
+    const x = rx * Math.cos(t);
+    const y = ry * Math.sin(t);
+    pts.push([cx + x * c - y * s, cy + x * s + y * c]);
+  }
+  return pts;
 }
+
 
 /** What changes in the chest itself from image to image. */
 export interface ChestView {
@@ -516,7 +529,7 @@ export function renderChest(base: PatientBase, a: PatientAnatomy, view: ChestVie
   }
   const h = heartGeometry(a, heartScale, inspiration);
   const heart = grid.alloc();
-  fillPolygon(grid, heartOutline(a, h), heart);
+  for (const part of heartParts(a, h)) fillPolygon(grid, part, heart);
   boxBlur(heart, grid.n, 1, 1);
   const baseR = a.lungBaseY - a.rightRaise + inspiration;
   const baseL = a.lungBaseY + inspiration;
@@ -563,7 +576,7 @@ export function composeAttenuation(base: PatientBase, chest: ChestState, fx: Fin
       (base.vessels[k] as number) * aerated +
       (base.bone[k] as number) +
       (fx.add[k] as number) -
-      0.12 * ptx * lung * (1 - fill);
+      0.22 * ptx * lung * (1 - fill);
   }
   return out;
 }

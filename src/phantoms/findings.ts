@@ -71,10 +71,10 @@ export function drawFindings(rng: Rng, plan: FindingPlan, chest: ChestState, fx:
   for (const label of labels) {
     switch (label) {
       case 'nodule':
-        out.push(drawRound(rng, chest, fx, taken, label, rng.uniform(0.028, 0.045), rng.uniform(0.5, 0.7), 0.08));
+        out.push(drawRound(rng, chest, fx, taken, label, rng.uniform(0.028, 0.045), rng.uniform(0.38, 0.52), 0.08));
         break;
       case 'mass':
-        out.push(drawRound(rng, chest, fx, taken, label, rng.uniform(0.075, 0.12), rng.uniform(0.6, 0.8), 0.18));
+        out.push(drawRound(rng, chest, fx, taken, label, rng.uniform(0.075, 0.12), rng.uniform(0.42, 0.58), 0.18));
         break;
       case 'consolidation':
         out.push(drawConsolidation(rng, chest, fx, taken));
@@ -211,10 +211,10 @@ function drawConsolidation(rng: Rng, chest: ChestState, fx: FindingEffects, take
       let field = 0;
       for (const [bx, by, w] of blobs) field += w * Math.exp(-(((x - bx) / sx) ** 2 + ((y - by) / sy) ** 2) * 2);
       const k = j * g.n + i;
-      const m = smoothstep(0.35, 0.6, field + 0.3 * (noise[k] as number));
+      const m = smoothstep(0.3, 0.7, field + 0.3 * (noise[k] as number));
       if (m <= 0) continue;
       const lung = chest.lungMask[k] as number;
-      const v = 0.88 * m * (1 - 0.45 * Math.min(1, bronchi[k] as number));
+      const v = 0.72 * m * (1 - 0.5 * Math.min(1, bronchi[k] as number));
       fx.fill[k] = Math.max(fx.fill[k] as number, v);
       if (m * lung >= 0.35) support.push(k);
     }
@@ -257,8 +257,8 @@ function drawEffusion(rng: Rng, chest: ChestState, fx: FindingEffects, taken: Oc
       if (lung <= 0) continue;
       const p = clamp01(u / lat);
       // The meniscus: fluid climbs higher along the lateral chest wall.
-      const top = base - h * (0.45 + 0.55 * Math.pow(p, 1.5));
-      const m = smoothstep(top - 0.02, top + 0.035, y);
+      const top = base - h * (0.3 + 0.7 * p * p);
+      const m = smoothstep(top - 0.02, top + 0.06, y);
       if (m <= 0) continue;
       fx.fill[k] = Math.max(fx.fill[k] as number, 0.95 * m);
       if (m >= 0.5 && lung >= 0.5) support.push(k);
@@ -303,7 +303,7 @@ function drawPneumothorax(rng: Rng, chest: ChestState, fx: FindingEffects, taken
       }
       // The visceral pleural line: a thin white line at the edge of the collapsed lung.
       const dl = Math.abs(u - lineU) / g.step;
-      if (dl < 1.2 && lineU > 0.04) fx.add[k] = (fx.add[k] as number) + 0.2 * clamp01(1.2 - dl);
+      if (dl < 1.2 && lineU > 0.04) fx.add[k] = (fx.add[k] as number) + 0.32 * clamp01(1.2 - dl);
     }
   }
   taken.push({ x: c + side * 0.7, y: g.coord(top) + 0.2, r: 0.1 });

@@ -99,7 +99,7 @@ export function drawAnatomy(seed: string | number, p: PatientDemographics): Pati
       ribs.push({
         side,
         y0: y,
-        rise: rng.clampedNormal(0.03 + 0.003 * k, 0.01, 0.0, 0.07),
+        rise: rng.clampedNormal(0.06 + 0.004 * k, 0.012, 0.02, 0.11),
         drop: rng.clampedNormal(0.2 + 0.012 * k, 0.03, 0.1, 0.34),
         halfWidth: rng.clampedNormal(0.021 + 0.001 * k, 0.0025, 0.015, 0.03),
         anteriorDrop: rng.clampedNormal(0.2, 0.03, 0.12, 0.3),
