@@ -25,6 +25,8 @@ export interface ProfileContext {
 const CONTENT_SEQUENCE = '0040A730';
 const FREE_TEXT_VRS = new Set(['LO', 'SH', 'ST', 'LT', 'UT', 'UC']);
 const TEMPORAL_VRS = new Set(['DA', 'DT', 'TM']);
+/** Code Value, Coding Scheme Designator and Version, Long Code Value (PS3.3 8.8): codes, not descriptors. */
+const CODED_VALUE_TAGS = new Set(['00080100', '00080102', '00080103', '00080119']);
 
 /** The combined codes resolve to the least removing choice, which keeps every IOD conformant (Table E.1-1a). */
 const COMBINED: Record<string, ActionCode> = { 'Z/D': 'D', 'X/Z': 'Z', 'X/D': 'D', 'X/Z/D': 'D', 'X/Z/U*': 'U' };
@@ -54,7 +56,8 @@ function cleanText(ctx: ProfileContext, tag: Tag, element: DicomElement): DicomE
   const policy = ctx.cleaningPolicy[keywordOfTag(tag) ?? ''] ?? 'scrub';
   if (policy === 'remove') return undefined;
   if (policy === 'empty') return { vr: element.vr, Value: [] };
-  return { vr: element.vr, Value: (element.Value ?? []).map((v) => (typeof v === 'string' ? ctx.scrubber.scrub(v) : v)) };
+  const generic = !CODED_VALUE_TAGS.has(tag); // only this data set's identifying values are looked for in a code
+  return { vr: element.vr, Value: (element.Value ?? []).map((v) => (typeof v === 'string' ? ctx.scrubber.scrub(v, { generic }) : v)) };
 }
 
 /** Dates under Retain Longitudinal Temporal Information with Modified Dates are shifted; otherwise dummies. */

@@ -30,9 +30,10 @@ export class TextScrubber {
       : null;
   }
 
-  scrub(text: string): string {
+  /** `generic: false` for coded values: a SNOMED code looks like a long identifier but is not one. */
+  scrub(text: string, { generic = true }: { generic?: boolean } = {}): string {
     let out = this.specific ? text.replace(this.specific, SCRUBBED) : text;
-    for (const pattern of GENERIC_PATTERNS) out = out.replace(pattern, SCRUBBED);
+    if (generic) for (const pattern of GENERIC_PATTERNS) out = out.replace(pattern, SCRUBBED);
     return out;
   }
 }
