@@ -25,6 +25,8 @@ export const ERROR_CATALOGUE = {
   UPSTREAM_UNREACHABLE: { http: 502, summary: 'The upstream DICOMweb server could not be reached' },
   UPSTREAM_TIMEOUT: { http: 504, summary: 'The upstream DICOMweb server did not answer in time' },
   UPSTREAM_ERROR: { http: 502, summary: 'The upstream DICOMweb server failed' },
+  // Research pipeline
+  RESEARCH_UNAVAILABLE: { http: 503, summary: 'The research pipeline is not running (starting or stopping)' },
   // Files and I/O
   IO: { http: 500, summary: 'A file could not be read or written' },
   INTERNAL: { http: 500, summary: 'An internal error occurred' },

@@ -101,8 +101,11 @@ export interface QuarantinePage {
 }
 
 export interface GatewayStore {
-  /** Index a spooled instance and queue its jobs, atomically and durably, before the caller acknowledges it. */
-  enqueue(entry: SpoolEntry, jobs: readonly ForwardJob[], now: number): Promise<number[]>;
+  /**
+   * Index a spooled instance and queue its jobs, atomically and durably, before the caller acknowledges it.
+   * The jobs are due at `dueAt` (default `now`): a short delay lets the rest of a study arrive and go in one batch.
+   */
+  enqueue(entry: SpoolEntry, jobs: readonly ForwardJob[], now: number, dueAt?: number): Promise<number[]>;
 
   /**
    * Lease the next batch: due items of one destination and one study, oldest first. An item that already

@@ -122,7 +122,7 @@ export class SqliteStore implements GatewayStore {
     };
   }
 
-  async enqueue(entry: SpoolEntry, jobs: readonly ForwardJob[], now: number): Promise<number[]> {
+  async enqueue(entry: SpoolEntry, jobs: readonly ForwardJob[], now: number, dueAt = now): Promise<number[]> {
     const insertSpool = this.db.prepare(
       `INSERT INTO spool_entries (id, size, sha256, mode, instance_ref, study_ref, received_at)
        VALUES (@id, @size, @sha256, @mode, @instanceRef, @studyRef, @receivedAt)`,
@@ -136,7 +136,7 @@ export class SqliteStore implements GatewayStore {
         insertSpool.run(entry);
         return jobs.map(
           (job) =>
-            Number(insertItem.run(entry.id, entry.instanceRef, entry.studyRef, job.destination, job.rule, JSON.stringify(job), now, now, now).lastInsertRowid),
+            Number(insertItem.run(entry.id, entry.instanceRef, entry.studyRef, job.destination, job.rule, JSON.stringify(job), dueAt, now, now).lastInsertRowid),
         );
       })
       .immediate();
@@ -145,8 +145,12 @@ export class SqliteStore implements GatewayStore {
   async claimBatch(request: ClaimRequest): Promise<QueueItem[]> {
     const { owner, now, leaseMs, maxItems } = request;
     const head = this.db.prepare(`SELECT id, destination, study_ref, attempts FROM queue_items WHERE ${DUE} ORDER BY next_attempt_at, id LIMIT 1`);
+    // The rest of the head's study joins its batch even if still inside its gathering window (dueAt), unless an
+    // item failed on its own account (it waits for its backoff and then goes alone).
     const sameStudy = this.db.prepare(
-      `SELECT id FROM queue_items WHERE ${DUE} AND destination = @destination AND study_ref = @study AND attempts = 0
+      `SELECT id FROM queue_items
+       WHERE ((state = 'pending' AND attempts = 0) OR (state = 'in-flight' AND lease_until < @now AND attempts = 0))
+         AND destination = @destination AND study_ref = @study
        ORDER BY id LIMIT @limit`,
     );
     const lease = this.db.prepare(

@@ -70,6 +70,15 @@ export function storeContract(open: () => Promise<GatewayStore>): void {
     assert.deepEqual(await claim('node-1/w1', T0, 10), [], 'everything is leased');
   });
 
+  it('makes items due at dueAt, and a due item takes the rest of its study along', async () => {
+    await store.enqueue(entry('s'), [job()], T0, T0 + 500);
+    await store.enqueue(entry('s'), [job()], T0 + 100, T0 + 600);
+    await store.enqueue(entry('other'), [job()], T0 + 100, T0 + 600);
+    assert.deepEqual(await claim('o', T0 + 499), []);
+    assert.deepEqual((await claim('o', T0 + 500)).map((i) => i.studyRef), ['s', 's']);
+    assert.deepEqual(await claim('o', T0 + 500), [], 'the other study is not due yet');
+  });
+
   it('honours maxItems', async () => {
     for (let i = 0; i < 5; i++) await store.enqueue(entry('s'), [job()], T0);
     assert.equal((await claim('o', T0, 2)).length, 2);
