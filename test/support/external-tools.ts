@@ -1,0 +1,58 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+/**
+ * The tools we check our output with, none of them ours: dcmtk's dcmdump, dicom3tools' dciodvfy and Debian's
+ * pydicom. A missing tool fails the test that needs it, loudly, with the package to install; it never skips.
+ */
+export const PYTHON = '/usr/bin/python3';
+export const DCMDUMP = '/usr/bin/dcmdump';
+export const DCIODVFY = '/usr/bin/dciodvfy';
+
+const PACKAGES: Record<string, string> = {
+  [PYTHON]: 'python3 python3-pydicom',
+  [DCMDUMP]: 'dcmtk',
+  [DCIODVFY]: 'dicom3tools',
+};
+
+export function requireTool(path: string): void {
+  if (!existsSync(path)) {
+    throw new Error(`${path} is missing: install the Debian package(s) "${PACKAGES[path] ?? path}" (apt-get install ${PACKAGES[path] ?? ''})`);
+  }
+}
+
+export interface ToolResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(path: string, args: string[], input?: string): ToolResult {
+  requireTool(path);
+  const r = spawnSync(path, args, { input, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Run a Python script with Debian's python3 (which has pydicom 2.3); `args` become sys.argv[1:].
+ * Throws with the script's stderr when it exits non-zero or pydicom is not importable.
+ */
+export function runPython(script: string, args: string[] = []): string {
+  const r = run(PYTHON, ['-c', script, ...args]);
+  if (r.status !== 0) {
+    if (/No module named 'pydicom'/.test(r.stderr)) throw new Error('pydicom is missing: apt-get install python3-pydicom');
+    throw new Error(`python3 failed (exit ${r.status}):\n${r.stderr}`);
+  }
+  return r.stdout;
+}
+
+/** dcmdump of a file: non-zero exit status and "E: ..." lines on stderr when it cannot parse it. */
+export function dcmdump(file: string): ToolResult {
+  return run(DCMDUMP, ['+L', file]);
+}
+
+/** dciodvfy of a file; its messages come on stderr, one per line, "Error - ..." / "Warning - ...". */
+export function dciodvfy(file: string): ToolResult {
+  return run(DCIODVFY, [file]);
+}
