@@ -35,6 +35,10 @@ export function readPart10(bytes: Uint8Array): DicomFile {
     const dict = DicomMessage.readFile(toArrayBuffer(normalized.bytes));
     const meta = dict.meta as DicomDataset;
     const dataset = dict.dict as DicomDataset;
+    if (normalized.nativePixelData) {
+      const { vr, bytes } = normalized.nativePixelData;
+      dataset[PIXEL_DATA] = { vr, Value: [toArrayBuffer(bytes)] };
+    }
     // A bare data set gets its Media Storage SOP Class/Instance from the data set (PS3.10 7.1).
     if (!meta['00020002']?.Value?.[0] && dataset['00080016']?.Value?.[0]) meta['00020002'] = { vr: 'UI', Value: [dataset['00080016'].Value[0]] };
     if (!meta['00020003']?.Value?.[0] && dataset['00080018']?.Value?.[0]) meta['00020003'] = { vr: 'UI', Value: [dataset['00080018'].Value[0]] };
@@ -64,7 +68,26 @@ export function writePart10(file: DicomFile): Uint8Array {
   const syntax = transferSyntaxOf(file);
   const dataset: DicomDataset = { ...file.dataset };
   let trailer: Uint8Array | undefined;
-  if (file.encapsulatedPixelData) {
+  const native = dataset[PIXEL_DATA];
+  if (!file.encapsulatedPixelData && native && syntax !== TRANSFER_SYNTAX.ExplicitVRBigEndian && (native.vr === 'OW' || native.vr === 'OB')) {
+    // Native Pixel Data goes after what dcmjs writes, as one block: see NormalizedPart10.nativePixelData.
+    const parts = (native.Value ?? []).map((v) => (v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength)));
+    const length = parts.reduce((n, p) => n + p.length, 0);
+    for (const tag of Object.keys(dataset)) if (tag >= PIXEL_DATA) delete dataset[tag];
+    const explicit = syntax !== TRANSFER_SYNTAX.ImplicitVRLittleEndian;
+    const header = new Uint8Array(explicit ? 12 : 8);
+    const view = new DataView(header.buffer);
+    view.setUint16(0, 0x7fe0, true);
+    view.setUint16(2, 0x0010, true);
+    if (explicit) {
+      header[4] = native.vr.charCodeAt(0);
+      header[5] = native.vr.charCodeAt(1);
+      view.setUint32(8, length + (length % 2), true);
+    } else {
+      view.setUint32(4, length + (length % 2), true);
+    }
+    trailer = Buffer.concat([header, ...parts, ...(length % 2 ? [new Uint8Array(1)] : [])]);
+  } else if (file.encapsulatedPixelData) {
     // Elements after Pixel Data (Data Set Trailing Padding, Digital Signatures) cannot follow the appended
     // pixel element through dcmjs; they carry nothing a receiver needs once the data set has changed.
     for (const tag of Object.keys(dataset)) if (tag >= PIXEL_DATA) delete dataset[tag];
