@@ -1,6 +1,6 @@
 /**
  * The one catalogue of error codes. Every failure a user can see is an AnofairError with a stable code
- * from this table; the HTTP layer maps codes to statuses in one place (src/gateway/http-errors.ts) and the
+ * from this table; the HTTP layer maps codes to statuses in one place (src/gateway/http/error-response.ts) and the
  * CLI prints `code: message`. Messages must never contain PHI: name the attribute (tag), never its value.
  */
 export const ERROR_CATALOGUE = {
@@ -21,6 +21,7 @@ export const ERROR_CATALOGUE = {
   NOT_ACCEPTABLE: { http: 406, summary: 'No acceptable representation is available' },
   PAYLOAD_TOO_LARGE: { http: 413, summary: 'The request body exceeds the configured limit' },
   NOT_FOUND: { http: 404, summary: 'No such resource' },
+  METHOD_NOT_ALLOWED: { http: 405, summary: 'The resource does not support this HTTP method' },
   CONFLICT: { http: 409, summary: 'The request conflicts with the current state' },
   UPSTREAM_UNREACHABLE: { http: 502, summary: 'The upstream DICOMweb server could not be reached' },
   UPSTREAM_TIMEOUT: { http: 504, summary: 'The upstream DICOMweb server did not answer in time' },
