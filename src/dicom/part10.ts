@@ -67,7 +67,8 @@ export function transferSyntaxOf(file: DicomFile): string {
 export function writePart10(file: DicomFile): Uint8Array {
   const syntax = transferSyntaxOf(file);
   const dataset: DicomDataset = { ...file.dataset };
-  let trailer: Uint8Array | undefined;
+  // The pieces after what dcmjs writes, joined once with it at the end: a 10 MB image is copied only once.
+  let trailer: Uint8Array[] | undefined;
   const native = dataset[PIXEL_DATA];
   if (!file.encapsulatedPixelData && native && syntax !== TRANSFER_SYNTAX.ExplicitVRBigEndian && (native.vr === 'OW' || native.vr === 'OB')) {
     // Native Pixel Data goes after what dcmjs writes, as one block: see NormalizedPart10.nativePixelData.
@@ -86,7 +87,7 @@ export function writePart10(file: DicomFile): Uint8Array {
     } else {
       view.setUint32(4, length + (length % 2), true);
     }
-    trailer = Buffer.concat([header, ...parts, ...(length % 2 ? [new Uint8Array(1)] : [])]);
+    trailer = [header, ...parts, ...(length % 2 ? [new Uint8Array(1)] : [])];
   } else if (file.encapsulatedPixelData) {
     // Elements after Pixel Data (Data Set Trailing Padding, Digital Signatures) cannot follow the appended
     // pixel element through dcmjs; they carry nothing a receiver needs once the data set has changed.
@@ -99,7 +100,7 @@ export function writePart10(file: DicomFile): Uint8Array {
     header[4] = 0x4f; // O
     header[5] = 0x42; // B
     view.setUint32(8, 0xffffffff, little);
-    trailer = Buffer.concat([header, file.encapsulatedPixelData]);
+    trailer = [header, file.encapsulatedPixelData];
   }
   declareUtf8(dataset);
   const dict = new DicomDict(file.meta);
@@ -107,7 +108,7 @@ export function writePart10(file: DicomFile): Uint8Array {
   // Values as received may break VR length limits (e.g. a 18-character CS); a gateway keeps them rather than fail.
   const body = new Uint8Array(dict.write({ allowInvalidVRLength: true }));
   if (!trailer) return body;
-  const out = Buffer.concat([body, trailer]);
+  const out = Buffer.concat([body, ...trailer]);
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
