@@ -404,7 +404,7 @@ function spline(points: Array<[number, number]>, per: number): Array<[number, nu
 /** The outline of one lung (side -1: right lung, image left) for this image's depth of inspiration. */
 export function lungOutline(a: PatientAnatomy, side: -1 | 1, inspiration: number): Array<[number, number]> {
   const med = a.mediastinumHalfWidth;
-  const lat = a.lungLateral;
+  const lat = a.lungLateral * (1 + side * a.lungAsymmetry);
   const apex = a.lungApexY + (side === -1 ? 0.01 : 0);
   const base = a.lungBaseY - (side === -1 ? a.rightRaise : 0) + inspiration;
   const dome = a.domeHeight;

@@ -41,6 +41,8 @@ export interface PatientAnatomy {
   bodyHalfWidth: number;
   /** Lateral edge of the lungs (inner rib line) at the widest. */
   lungLateral: number;
+  /** Relative width difference of the left and right lung (positive: left lung wider). */
+  lungAsymmetry: number;
   lungApexY: number;
   /** Height of the left costophrenic angle; the right hemidiaphragm sits `rightRaise` higher. */
   lungBaseY: number;
@@ -77,11 +79,11 @@ export function drawAnatomy(seed: string | number, p: PatientDemographics): Pati
   const rng = Rng.derive(seed, 'patient', p.index, 'anatomy');
   const male = p.sex === 'M';
   // Habitus: men have wider chests and shoulders, and larger hearts; the spread keeps it a correlate, not a rule.
-  const bodyHalfWidth = rng.clampedNormal(male ? 0.9 : 0.8, 0.035, 0.7, 0.99);
+  const bodyHalfWidth = rng.clampedNormal(male ? 0.9 : 0.8, 0.05, 0.68, 1.0);
   const lungLateral = bodyHalfWidth - rng.uniform(0.08, 0.12);
-  const lungApexY = rng.clampedNormal(-0.74, 0.03, -0.84, -0.64);
-  const lungBaseY = rng.clampedNormal(0.5, 0.04, 0.4, 0.62);
-  const heartWidthRatio = rng.clampedNormal(0.44, 0.025, 0.38, 0.5); // cardiothoracic ratio, normal
+  const lungApexY = rng.clampedNormal(-0.74, 0.04, -0.86, -0.62);
+  const lungBaseY = rng.clampedNormal(0.5, 0.05, 0.36, 0.64);
+  const heartWidthRatio = rng.clampedNormal(0.44, 0.03, 0.37, 0.5); // cardiothoracic ratio, normal
   const heartWidth = heartWidthRatio * 2 * lungLateral;
   const hilumY = rng.uniform(-0.12, -0.02);
   const heartRight = heartWidth * rng.uniform(0.28, 0.36);
@@ -133,6 +135,7 @@ export function drawAnatomy(seed: string | number, p: PatientDemographics): Pati
     age: p.age,
     bodyHalfWidth,
     lungLateral,
+    lungAsymmetry: rng.clampedNormal(0, 0.03, -0.07, 0.07),
     lungApexY,
     lungBaseY,
     rightRaise: rng.clampedNormal(0.045, 0.015, 0.0, 0.09),
@@ -148,7 +151,7 @@ export function drawAnatomy(seed: string | number, p: PatientDemographics): Pati
     aorticKnob: { x: rng.uniform(0.15, 0.2) + 0.03 * oldness, y: lungApexY + rng.uniform(0.38, 0.46), r: rng.uniform(0.045, 0.06) + 0.012 * oldness },
     spine: {
       x0: rng.normal(0, 0.012),
-      amp: rng.clampedNormal(0, 0.025, -0.06, 0.06),
+      amp: rng.clampedNormal(0, 0.03, -0.07, 0.07),
       freq: rng.uniform(0.6, 1.4),
       phase: rng.uniform(0, Math.PI * 2),
       top: -1.15,
