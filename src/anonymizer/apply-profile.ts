@@ -31,6 +31,17 @@ const CODED_VALUE_TAGS = new Set(['00080100', '00080102', '00080103', '00080119'
 /** The combined codes resolve to the least removing choice, which keeps every IOD conformant (Table E.1-1a). */
 const COMBINED: Record<string, ActionCode> = { 'Z/D': 'D', 'X/Z': 'Z', 'X/D': 'D', 'X/Z/D': 'D', 'X/Z/U*': 'U' };
 
+/**
+ * X/Z sequences that are Type 3 wherever a stored instance holds them, so X/Z ("X unless Z is required") means X:
+ * a Type 3 sequence may not be present with zero items. Referenced Study Sequence: General Study Module, PS3.3 C.7.2.1.
+ */
+const TYPE_3_SEQUENCES: ReadonlySet<Tag> = new Set(['00081110']);
+
+function resolveCombined(action: string, tag: Tag): ActionCode {
+  if (action === 'X/Z' && TYPE_3_SEQUENCES.has(tag)) return 'X';
+  return COMBINED[action] ?? (action as ActionCode);
+}
+
 function count(ctx: ProfileContext, action: string): void {
   ctx.counts[action] = (ctx.counts[action] ?? 0) + 1;
 }
@@ -133,7 +144,7 @@ function cleanContentSequence(ctx: ProfileContext, items: DicomDataset[], mode: 
 
 /** Apply the profile to one attribute; returns the new element, or undefined to remove it. */
 function applyAction(ctx: ProfileContext, action: ActionCode, tag: Tag, element: DicomElement, path: string): DicomElement | undefined {
-  const resolved = COMBINED[action] ?? action;
+  const resolved = resolveCombined(action, tag);
   const items = (element.Value ?? []) as DicomDataset[];
   switch (resolved) {
     case 'X':
@@ -246,7 +257,7 @@ export function applyProfile(ctx: ProfileContext, dataset: DicomDataset, path: s
       action = 'K'; // not listed in Table E.1-1: the standard keeps it
       result = applyAction(ctx, 'K', tag, element, here);
     }
-    count(ctx, COMBINED[action] ?? action);
+    count(ctx, resolveCombined(action, tag));
     note(ctx, here, tag, action, element, result);
     if (result) out[tag] = result;
   }
