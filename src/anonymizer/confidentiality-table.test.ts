@@ -48,9 +48,15 @@ const OPTION_COLUMNS: Array<[ProfileOption, string]> = [
   ['clean-graphics', 'cleanGraphOpt'],
 ];
 
-/** Combined codes resolve to the least removing choice, which keeps the IOD conformant whatever the type. */
+/** Combined codes resolve to the least removing choice, which keeps the IOD conformant whatever the type... */
 const LEAST_REMOVING: Record<string, string> = { 'X/Z': 'Z', 'X/D': 'D', 'X/Z/D': 'D', 'Z/D': 'D', 'X/Z/U*': 'U' };
-const resolve = (code: string) => LEAST_REMOVING[code] ?? code;
+/**
+ * ...except for a sequence that is Type 3 in every IOD of a stored instance: there Z (zero items) breaks the IOD,
+ * since a Type 3 sequence that is present needs one or more items, and X/Z means X. Referenced Study Sequence is
+ * Type 3 in the General Study Module (PS3.3 C.7.2.1); dciodvfy reports the empty one as an error.
+ */
+const TYPE_3_SEQUENCES = new Set(['00081110']);
+const resolve = (code: string, tag: string) => (code === 'X/Z' && TYPE_3_SEQUENCES.has(tag) ? 'X' : (LEAST_REMOVING[code] ?? code));
 
 /**
  * VRs of the attributes of Table E.1-1 that dcmjs 0.51's data dictionary does not know yet (added to PS3.6 after
@@ -339,9 +345,9 @@ function casesOf(row: Row): Case[] {
   const tag = tagOf(row);
   const vr = vrOfTag(tag) ?? VR_NOT_IN_DCMJS[tag];
   assert.ok(vr, `no VR for ${row.tag} ${row.name}: add it to VR_NOT_IN_DCMJS`);
-  const cases: Case[] = [{ row, tag, vr, action: resolve(row.basicProfile) }];
+  const cases: Case[] = [{ row, tag, vr, action: resolve(row.basicProfile, tag) }];
   for (const [option, column] of OPTION_COLUMNS) {
-    if (row[column]) cases.push({ row, tag, vr, option, action: resolve(row[column]) });
+    if (row[column]) cases.push({ row, tag, vr, option, action: resolve(row[column], tag) });
   }
   return cases;
 }
