@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from './repo-paths.js';
 
 /**
  * The tools we check our output with, none of them ours: dcmtk's dcmdump, dicom3tools' dciodvfy and Debian's
@@ -8,11 +10,15 @@ import { existsSync } from 'node:fs';
 export const PYTHON = '/usr/bin/python3';
 export const DCMDUMP = '/usr/bin/dcmdump';
 export const DCIODVFY = '/usr/bin/dciodvfy';
+export const DCMCONV = '/usr/bin/dcmconv';
+export const DCMODIFY = '/usr/bin/dcmodify';
 
 const PACKAGES: Record<string, string> = {
   [PYTHON]: 'python3 python3-pydicom',
   [DCMDUMP]: 'dcmtk',
   [DCIODVFY]: 'dicom3tools',
+  [DCMCONV]: 'dcmtk',
+  [DCMODIFY]: 'dcmtk',
 };
 
 export function requireTool(path: string): void {
@@ -55,4 +61,29 @@ export function dcmdump(file: string): ToolResult {
 /** dciodvfy of a file; its messages come on stderr, one per line, "Error - ..." / "Warning - ...". */
 export function dciodvfy(file: string): ToolResult {
   return run(DCIODVFY, [file]);
+}
+
+/** dcmconv to Explicit VR Little Endian (dicom3tools cannot read deflated files; this is their baseline). */
+export function dcmconvExplicitLittle(from: string, to: string): void {
+  const r = run(DCMCONV, ['+te', from, to]);
+  if (r.status !== 0) throw new Error(`dcmconv failed on ${from}: ${r.stderr}`);
+}
+
+/** dcmodify in place, without a backup: `-m "(gggg,eeee)=value"` for each entry (File Meta follows the data set). */
+export function dcmodify(file: string, changes: Record<string, string>): void {
+  const args = ['-nb', ...Object.entries(changes).flatMap(([tag, value]) => ['-m', `${tag}=${value}`]), file];
+  const r = run(DCMODIFY, args);
+  if (r.status !== 0) throw new Error(`dcmodify failed on ${file}: ${r.stderr}`);
+}
+
+const PYDICOM_VIEW = join(REPO_ROOT, 'test/support/pydicom_view.py');
+
+/** pydicom's view of files (see pydicom_view.py): one python process for all of them. */
+export function pydicomView<T>(command: 'view' | 'text' | 'identifying', files: string[], extra: string[] = []): Record<string, T | { error: string }> {
+  const r = run(PYTHON, ['-W', 'ignore', PYDICOM_VIEW, command, ...extra, ...files]);
+  if (r.status !== 0) {
+    if (/No module named 'pydicom'/.test(r.stderr)) throw new Error('pydicom is missing: apt-get install python3-pydicom');
+    throw new Error(`pydicom_view.py ${command} failed (exit ${r.status}):\n${r.stderr}`);
+  }
+  return JSON.parse(r.stdout) as Record<string, T | { error: string }>;
 }
