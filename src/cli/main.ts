@@ -3,9 +3,10 @@ import { describeError } from '../errors/anofair-error.js';
 import { registerDeidentifyCommand } from './deidentify-command.js';
 import { registerPhantomsCommand } from './phantoms-command.js';
 import { registerKeygenCommand } from './keygen-command.js';
+import { registerServeCommand } from './serve-command.js';
 
 /** Each subcommand lives in its own file and registers itself here. */
-const SUBCOMMANDS: Array<(program: Command) => void> = [registerDeidentifyCommand, registerKeygenCommand, registerPhantomsCommand];
+const SUBCOMMANDS: Array<(program: Command) => void> = [registerDeidentifyCommand, registerKeygenCommand, registerPhantomsCommand, registerServeCommand];
 
 export function buildProgram(): Command {
   const program = new Command('anofair')

@@ -1,0 +1,97 @@
+import { Pool, type Dispatcher } from 'undici';
+import { AnofairError } from '../../errors/anofair-error.js';
+import type { GatewayConfig } from '../config/config-schema.js';
+
+export interface UpstreamRequest {
+  method: 'GET' | 'HEAD' | 'POST';
+  /** Path and query relative to the upstream's DICOMweb root, starting with "/", e.g. "/studies?limit=5". */
+  path: string;
+  headers: Record<string, string | string[]>;
+  body?: Dispatcher.DispatchOptions['body'];
+  signal?: AbortSignal;
+  /** Overrides the configured wait for response headers, ms. */
+  headersTimeoutMs?: number;
+}
+
+/** Network failures that mean the upstream could not be reached, or answered nothing usable. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const TIMEOUT = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+
+function errorCode(err: unknown): string | undefined {
+  let e = err as { code?: string; cause?: unknown } | undefined;
+  for (let depth = 0; e && depth < 4; depth++) {
+    if (typeof e.code === 'string' && e.code !== 'UND_ERR') return e.code;
+    e = e.cause as typeof e;
+  }
+  return undefined;
+}
+
+/**
+ * The gateway's one connection pool to the clinical PACS (undici: keep-alive, pipelined bodies, streams both
+ * ways). Failures become AnofairError values that the HTTP layer maps to 502/504 with a JSON body.
+ */
+export class UpstreamClient {
+  readonly origin: string;
+  /** The DICOMweb root's path on the upstream, without a trailing "/" (may be ""). */
+  readonly basePath: string;
+  private readonly pool: Pool;
+  private readonly fixedHeaders: Record<string, string>;
+
+  constructor(private readonly config: GatewayConfig['upstream']) {
+    const url = new URL(config.url);
+    this.origin = url.origin;
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    this.pool = new Pool(this.origin, {
+      connections: config.connections,
+      connect: { timeout: config.connectTimeoutMs },
+      headersTimeout: config.headersTimeoutMs,
+      bodyTimeout: config.bodyTimeoutMs,
+      keepAliveTimeout: 30_000,
+    });
+    this.fixedHeaders = Object.fromEntries(Object.entries(config.headers).map(([k, v]) => [k.toLowerCase(), v]));
+    if (config.basicAuth) {
+      this.fixedHeaders.authorization = `Basic ${Buffer.from(`${config.basicAuth.username}:${config.basicAuth.password}`).toString('base64')}`;
+    }
+  }
+
+  /** The upstream's DICOMweb root, for messages (origin and path only: never user info). */
+  get url(): string {
+    return `${this.origin}${this.basePath}`;
+  }
+
+  /** Send a request; resolves with the response (body not yet read) or rejects with an AnofairError. */
+  async request(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    try {
+      return await this.pool.request({
+        method: req.method,
+        path: `${this.basePath}${req.path}`,
+        headers: { ...req.headers, ...this.fixedHeaders },
+        body: req.body,
+        signal: req.signal,
+        headersTimeout: req.headersTimeoutMs,
+      });
+    } catch (err) {
+      throw toUpstreamError(err, this.url);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+/** The one mapping from network failures to the catalogue (502 unreachable / 504 timeout / 502 failed). */
+export function toUpstreamError(err: unknown, upstream: string): AnofairError {
+  if (err instanceof AnofairError) return err;
+  const code = errorCode(err);
+  if (code && TIMEOUT.has(code)) {
+    return new AnofairError('UPSTREAM_TIMEOUT', `the clinical PACS at ${upstream} did not answer in time (${code})`, { upstream, cause: code }, { cause: err });
+  }
+  if (code && UNREACHABLE.has(code)) {
+    return new AnofairError('UPSTREAM_UNREACHABLE', `the clinical PACS at ${upstream} could not be reached (${code})`, { upstream, cause: code }, { cause: err });
+  }
+  if ((err as Error)?.name === 'AbortError' || code === 'UND_ERR_ABORTED') {
+    return new AnofairError('UPSTREAM_ERROR', 'the upstream request was aborted', { upstream, cause: 'aborted' }, { cause: err });
+  }
+  return new AnofairError('UPSTREAM_ERROR', `the request to the clinical PACS at ${upstream} failed (${code ?? 'error'})`, { upstream, cause: code ?? 'error' }, { cause: err });
+}

@@ -1,0 +1,179 @@
+/**
+ * The gateway, wired: configuration -> upstream client, research pipeline, HTTP app, listening server.
+ *
+ * Contract with the research pipeline (src/gateway/research-pipeline.ts), as agreed: the HTTP side calls
+ * `accept({ bytes }, sender, 'tap' | 'deid-only')` per instance (see stow/research-intake.ts), which resolves
+ * only after the instance is durably spooled and queued; it mounts `apiRouter()` at /api, and calls `start()` /
+ * `stop()` here. Nothing changed in that contract. The pipeline shares the gateway's Prometheus registry.
+ *
+ * Nothing happens on import: createGateway() builds, start() listens, stop() closes.
+ */
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { PseudonymKey } from '../anonymizer/deid-types.js';
+import { KEY_ENV, loadPseudonymKey, writeNewKeyFile } from '../anonymizer/settings/key-source.js';
+import { loadSubjectLookup } from '../anonymizer/settings/subject-lookup.js';
+import { AnofairError } from '../errors/anofair-error.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import type { GatewayConfig } from './config/config-schema.js';
+import { createApp } from './http/app.js';
+import { UpstreamClient } from './proxy/upstream-client.js';
+import { ResearchPipeline } from './research-pipeline.js';
+import { loadDefaultRules } from './rules/default-rules.js';
+import { loadRulesFile } from './rules/rules-loader.js';
+import type { RuleSet } from './rules/rule-types.js';
+
+export interface GatewayOptions {
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Gateway {
+  readonly config: Readonly<GatewayConfig>;
+  /** http://host:port once started. */
+  readonly url: string;
+  readonly pipeline?: ResearchPipeline;
+  readonly rules?: RuleSet;
+  /** Lines that say what this gateway does, for the start-up message. */
+  describe(): string[];
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const KEY_FILE_NAME = 'pseudonym.key';
+
+/**
+ * The pseudonymisation key: ANOFAIR_DEID_KEY, else deidentification.keyFile, else <data>/pseudonym.key, created
+ * (mode 0600) on the first start so that `anofair serve` runs without set-up and stays consistent afterwards.
+ */
+async function resolveKey(config: Readonly<GatewayConfig>, env: NodeJS.ProcessEnv, logger: Logger): Promise<PseudonymKey> {
+  const settings = config.deidentification;
+  if (env[KEY_ENV] || settings.keyFile) return loadPseudonymKey(settings, env);
+  const path = join(config.data, KEY_FILE_NAME);
+  try {
+    await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AnofairError('DEID_KEY_MISSING', `cannot read the key file ${path}: ${(err as NodeJS.ErrnoException).code}`);
+    const id = writeNewKeyFile(path);
+    logger.warn({ keyFile: path, keyId: id }, 'created a new pseudonymisation key; back it up: pseudonyms cannot be reproduced without it');
+  }
+  return loadPseudonymKey({ ...settings, keyFile: path }, env);
+}
+
+export async function createGateway(config: Readonly<GatewayConfig>, options: GatewayOptions = {}): Promise<Gateway> {
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? createLogger({ level: env.ANOFAIR_LOG_LEVEL ?? config.logging.level });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'anofair_' });
+  const destinations = Object.keys(config.destinations);
+  const tmpRoot = join(config.data, 'tmp');
+
+  let pipeline: ResearchPipeline | undefined;
+  let rules: RuleSet | undefined;
+  if (destinations.length > 0) {
+    rules = config.rules ? await loadRulesFile(config.rules, { knownDestinations: destinations }) : loadDefaultRules(destinations);
+  }
+  const upstream = new UpstreamClient(config.upstream);
+  let server: Server | undefined;
+  let url = '';
+
+  const gateway: Gateway = {
+    config,
+    get url() {
+      return url;
+    },
+    get pipeline() {
+      return pipeline;
+    },
+    rules,
+    describe() {
+      const lines = [
+        `AnoFAIR Gateway listening on ${url}`,
+        `  clinical DICOMweb:   ${url}/dicom-web  ->  upstream PACS ${upstream.url}`,
+      ];
+      if (pipeline && rules) {
+        lines.push(`  STOW tap:            ${config.stow.tap ? 'on' : 'off'} (routing rules: ${rules.source}, ${rules.rules.length} rules)`);
+        for (const [name, d] of Object.entries(config.destinations)) lines.push(`  research destination "${name}": ${d.url}`);
+        if (config.deidEndpoint.enabled) lines.push(`  de-identify only:    ${url}/deid/dicom-web/studies`);
+        lines.push(`  research API:        ${url}/api`);
+      } else {
+        lines.push('  research path:       off (no destinations configured)');
+      }
+      lines.push(`  state and spool:     ${config.data}`);
+      if (config.metrics.enabled) lines.push(`  metrics:             ${url}/metrics`);
+      return lines;
+    },
+    async start() {
+      await mkdir(config.data, { recursive: true });
+      // Part files of requests a previous process was relaying: never acknowledged, so safe to drop.
+      await rm(tmpRoot, { recursive: true, force: true });
+      await mkdir(tmpRoot, { recursive: true });
+      if (rules) {
+        const key = await resolveKey(config, env, logger);
+        const settings = config.deidentification;
+        pipeline = new ResearchPipeline({
+          dataDir: config.data,
+          rules,
+          destinations: config.destinations,
+          deid: {
+            key,
+            subjectLookup: settings.subjectLookup ? loadSubjectLookup(settings.subjectLookup) : undefined,
+            dateShiftDays: settings.dateShiftDays,
+          },
+          retry: config.forwarding.retry,
+          nodeId: config.forwarding.nodeId,
+          concurrency: config.forwarding.concurrency,
+          pollMs: config.forwarding.pollMs,
+          leaseMs: config.forwarding.leaseMs,
+          registry,
+          logger,
+        });
+        await pipeline.start();
+        logger.info({ keyId: key.id }, 'pseudonymisation key loaded');
+      }
+      const app = createApp({
+        config,
+        upstream,
+        logger,
+        registry,
+        research: pipeline,
+        apiRouter: pipeline?.apiRouter(),
+        tmpRoot,
+        status: pipeline ? async () => ({ research: await pipeline!.status() }) : undefined,
+      });
+      server = createServer(app);
+      server.requestTimeout = config.server.requestTimeoutMs;
+      server.keepAliveTimeout = config.server.keepAliveTimeoutMs;
+      server.headersTimeout = Math.min(60_000, config.server.requestTimeoutMs || 60_000);
+      await new Promise<void>((resolve, reject) => {
+        server!.once('error', (err: NodeJS.ErrnoException) =>
+          reject(new AnofairError('CONFIG_INVALID', `cannot listen on ${config.server.host}:${config.server.port}: ${err.code ?? err.message}`, undefined, { cause: err })),
+        );
+        server!.listen(config.server.port, config.server.host, () => resolve());
+      });
+      const address = server.address() as AddressInfo;
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      url = `http://${host}:${address.port}`;
+      logger.info({ url, upstream: upstream.url, destinations }, 'gateway started');
+    },
+    async stop() {
+      if (server) {
+        const s = server;
+        server = undefined;
+        await new Promise<void>((resolve) => {
+          s.close(() => resolve());
+          s.closeIdleConnections();
+          // Requests still running get a moment to finish, then their connections are cut.
+          setTimeout(() => s.closeAllConnections(), 10_000).unref();
+        });
+      }
+      await pipeline?.stop();
+      await upstream.close();
+      logger.info('gateway stopped');
+    },
+  };
+  return gateway;
+}

@@ -1,0 +1,240 @@
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Request, Response } from 'express';
+import { AnofairError, isAnofairError } from '../../errors/anofair-error.js';
+import type { Logger } from '../../observability/logger.js';
+import type { GatewayConfig } from '../config/config-schema.js';
+import type { HttpMetrics } from '../http/http-metrics.js';
+import type { DicomWebTarget } from '../proxy/dicomweb-path.js';
+import { clientResponseHeaders, upstreamRequestHeaders } from '../proxy/proxy-headers.js';
+import type { UpstreamClient } from '../proxy/upstream-client.js';
+import { readInstanceIdentity } from './instance-identity.js';
+import { MultipartRelatedParser, type MultipartEvent, type PartHeaders } from './multipart-parser.js';
+import { PartFiles } from './part-files.js';
+import { readBounded } from './read-bounded.js';
+import type { ResearchIntake } from './research-intake.js';
+import { senderOf } from './sender.js';
+import { checkStowRequest, partMediaType } from './stow-request.js';
+import { storedByUpstream, type StoredByUpstream } from './upstream-stow-answer.js';
+import { stripTransferSyntax } from './transfer-syntax-strip.js';
+
+export interface StowTapContext {
+  upstream: UpstreamClient;
+  config: Readonly<GatewayConfig>;
+  /** The research pipeline; undefined when the tap is off. */
+  research?: ResearchIntake;
+  /** Folder for the temporary part files. */
+  tmpRoot: string;
+  metrics: HttpMetrics;
+  logger: Logger;
+}
+
+function isDicomPart(headers: PartHeaders): boolean {
+  return partMediaType(headers.fields.get('content-type'))?.type === 'application/dicom';
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/**
+ * Clinical STOW-RS (PS3.18 10.5) through the gateway, with the research tap.
+ *
+ * The body goes to the upstream as it arrives (relayed unchanged, except an optional strip of the part
+ * transfer-syntax parameter) while the same bytes are split into parts and each application/dicom part is
+ * written to a temporary file. When the upstream answers, the gateway reads its Store Instances Response and
+ * hands every instance the upstream stored to the research pipeline (which spools and queues it durably before it
+ * resolves); then the upstream's answer goes back to the client unchanged. The research path can never fail the
+ * clinical STOW: its errors are logged without PHI and counted.
+ */
+export async function relayStow(req: Request, res: Response, target: DicomWebTarget, ctx: StowTapContext): Promise<void> {
+  const limit = ctx.config.stow.maxBodyBytes;
+  const { boundary } = checkStowRequest(req, limit);
+  const strip = ctx.config.upstream.stowPartTransferSyntax === 'strip';
+  let parts: PartFiles | undefined;
+  let tapProblem: string | undefined;
+  if (ctx.config.stow.tap && ctx.research) {
+    try {
+      parts = await PartFiles.create(ctx.tmpRoot);
+    } catch (err) {
+      tapProblem = noteTapFailure(ctx, err, 'the temporary folder for the STOW tap is not writable');
+    }
+  }
+  try {
+    const answer = await forward(req, target, ctx, { boundary, strip, parts, limit, onTapFailure: (err) => (tapProblem ??= noteTapFailure(ctx, err, 'a part could not be captured')) });
+    const { statusCode, headers, body, early } = answer;
+    const read = await readBounded(body, ctx.config.stow.maxUpstreamResponseBytes);
+    if (parts && !tapProblem && !early) {
+      const stored = read.complete ? storedByUpstream(statusCode, headerValue(headers['content-type']), read.head.toString('utf8')) : ({ kind: 'none', why: 'the upstream answer is larger than stow.maxUpstreamResponseBytes' } as const);
+      await tapStored(parts, stored, senderOf(req, res), ctx);
+    }
+    const out = clientResponseHeaders(headers);
+    if (early) out.connection = 'close';
+    res.writeHead(statusCode, out);
+    if (read.complete) {
+      res.end(read.head);
+    } else {
+      res.write(read.head);
+      await pipeline(body, res).catch(() => res.destroy());
+    }
+  } finally {
+    await parts?.dispose().catch(() => undefined);
+  }
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function noteTapFailure(ctx: StowTapContext, err: unknown, what: string): string {
+  const code = isAnofairError(err) ? err.code : ((err as { code?: string })?.code ?? 'error');
+  ctx.metrics.tapFailures.inc({ reason: code });
+  ctx.logger.warn({ code, reason: isAnofairError(err) ? err.message : (err as Error)?.message }, `STOW tap: ${what}; the clinical STOW goes on`);
+  return what;
+}
+
+interface ForwardOptions {
+  boundary: string;
+  strip: boolean;
+  parts?: PartFiles;
+  limit: number;
+  onTapFailure: (err: unknown) => void;
+}
+
+/**
+ * Stream the request to the upstream and capture its parts. Resolves with the upstream's response once the
+ * whole body was sent (early: false) or, when the upstream answered before reading it all, at once (early: true).
+ * Rejects with 413 when the body exceeds the limit and with 502/504 when the upstream fails; in both cases the
+ * upstream request is aborted, so a partial body is never completed.
+ */
+async function forward(req: Request, target: DicomWebTarget, ctx: StowTapContext, o: ForwardOptions) {
+  const parser = new MultipartRelatedParser(o.boundary, {
+    maxHeaderBytes: ctx.config.stow.maxPartHeaderBytes,
+    rewriteHeaders: o.strip ? stripTransferSyntax : undefined,
+  });
+  const body = new PassThrough({ highWaterMark: 256 * 1024 });
+  const abort = new AbortController();
+  let answered = false;
+  const answer: Promise<Settled<Awaited<ReturnType<UpstreamClient['request']>>>> = ctx.upstream
+    .request({
+      method: 'POST',
+      path: `${target.path}${target.query}`,
+      // The body is relayed byte for byte unless parts may be rewritten: only then is the length unknown.
+      headers: upstreamRequestHeaders(req, { forwarded: ctx.config.upstream.forwardedHeaders, keepContentLength: !o.strip }),
+      body,
+      signal: abort.signal,
+      headersTimeoutMs: ctx.config.upstream.stowTimeoutMs,
+    })
+    .then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    )
+    .finally(() => {
+      answered = true;
+    });
+
+  let capturing = false;
+  let tapBroken = !o.parts;
+  const tap = async (fn: () => Promise<void>): Promise<void> => {
+    if (tapBroken) return;
+    try {
+      await fn();
+    } catch (err) {
+      tapBroken = true;
+      o.onTapFailure(err);
+    }
+  };
+  const handle = async (ev: MultipartEvent): Promise<void> => {
+    switch (ev.type) {
+      case 'forward':
+        if (answered || body.destroyed) return;
+        if (!body.write(ev.data)) await Promise.race([once(body, 'drain'), answer]);
+        return;
+      case 'part-start':
+        capturing = isDicomPart(ev.headers);
+        if (capturing) await tap(() => o.parts!.start(ev.index));
+        return;
+      case 'part-data':
+        if (capturing) await tap(() => o.parts!.write(ev.data));
+        return;
+      case 'part-end':
+        if (capturing) await tap(() => o.parts!.end());
+        capturing = false;
+        return;
+      case 'error':
+        // The upstream gets the same bytes and judges them; the tap keeps only the parts that were whole.
+        ctx.logger.info({ reason: ev.reason }, 'STOW body is not well-formed multipart/related; relayed for the upstream to judge');
+        return;
+      case 'end':
+        return;
+    }
+  };
+
+  const pump = (async (): Promise<void> => {
+    let received = 0;
+    for await (const chunk of req) {
+      if (answered) continue; // drain: the upstream has answered already
+      const buf = chunk as Buffer;
+      received += buf.length;
+      if (received > o.limit) {
+        throw new AnofairError('PAYLOAD_TOO_LARGE', `the request body exceeds the limit of ${o.limit} bytes`, { limit: o.limit });
+      }
+      for (const ev of parser.push(buf)) await handle(ev);
+    }
+    if (!answered) for (const ev of parser.end()) await handle(ev);
+    body.end();
+  })();
+
+  const first = await Promise.race([
+    pump.then(
+      () => 'sent' as const,
+      (error: unknown) => ({ error }),
+    ),
+    answer.then(() => 'answered' as const),
+  ]);
+  if (typeof first === 'object') {
+    abort.abort();
+    body.destroy();
+    throw isAnofairError(first.error) ? first.error : new AnofairError('BAD_REQUEST', 'the request body could not be read (the client went away?)');
+  }
+  const early = first === 'answered';
+  if (early) pump.catch(() => undefined);
+  const settled = await answer;
+  if (!settled.ok) {
+    body.destroy();
+    throw settled.error;
+  }
+  const { statusCode, headers, body: responseBody } = settled.value;
+  return { statusCode, headers, body: responseBody, early };
+}
+
+/** Hand every whole, stored instance to the research pipeline; never throws. */
+async function tapStored(parts: PartFiles, stored: StoredByUpstream, sender: { client?: string; address?: string }, ctx: StowTapContext): Promise<void> {
+  if (stored.kind === 'none') {
+    if (parts.captured.length > 0) ctx.logger.info({ parts: parts.captured.length, why: stored.why }, 'STOW tap: nothing to copy');
+    ctx.metrics.tapInstances.inc({ outcome: 'not-stored-upstream' }, parts.captured.length);
+    return;
+  }
+  const seen = new Set<string>();
+  for (const part of parts.captured) {
+    try {
+      if (!part.complete) {
+        ctx.metrics.tapInstances.inc({ outcome: 'incomplete' });
+        continue;
+      }
+      let identity = readInstanceIdentity(await parts.head(part));
+      if (!identity?.sopInstanceUID) identity = readInstanceIdentity(await parts.read(part));
+      const uid = identity?.sopInstanceUID;
+      if (!uid || (stored.kind === 'listed' && !stored.sopInstanceUIDs.has(uid))) {
+        ctx.metrics.tapInstances.inc({ outcome: 'not-stored-upstream' });
+        continue;
+      }
+      if (seen.has(uid)) continue; // the same instance twice in one request: copy it once
+      seen.add(uid);
+      const result = await ctx.research!.accept({ bytes: await parts.read(part) }, sender, 'tap');
+      ctx.metrics.tapInstances.inc({ outcome: result.queued ? 'queued' : 'not-routed' });
+    } catch (err) {
+      ctx.metrics.tapInstances.inc({ outcome: 'failed' });
+      noteTapFailure(ctx, err, `part ${part.index + 1} could not be handed to the research pipeline`);
+    }
+  }
+}
