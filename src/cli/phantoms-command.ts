@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { DEFAULT_OPTIONS, generatePhantoms, type PhantomOptions } from '../phantoms/generate.js';
 import type { PhotometricOption } from '../phantoms/acquisition.js';
+import { renderContactSheet } from '../phantoms/contact-sheet.js';
 
 function num(name: string) {
   return (v: string): number => {
@@ -33,6 +34,7 @@ export function registerPhantomsCommand(program: Command): void {
     .option('--old-share <p>', 'share of patients aged 60 or more', num('--old-share'), DEFAULT_OPTIONS.oldShare)
     .option('--normal-share <p>', 'share of images without findings', num('--normal-share'), DEFAULT_OPTIONS.normalShare)
     .option('--force', 'replace an earlier phantom dataset in --out', false)
+    .option('--picture <png>', 'also draw a contact sheet of examples (ground-truth boxes beside the viewer rendering)')
     .option('--no-progress', 'no progress bar')
     .action(async (o: Record<string, unknown>) => {
       const opts: PhantomOptions = {
@@ -79,6 +81,10 @@ export function registerPhantomsCommand(program: Command): void {
           `  ${Object.entries(c.modality).map(([k, v]) => `${k} ${v}`).join(', ')}; ${Object.entries(c.photometric).map(([k, v]) => `${k} ${v}`).join(', ')}`,
           `  labels: ${opts.out}/labels.jsonl, manifest: ${opts.out}/dataset.json`,
         ];
+        if (typeof o.picture === 'string') {
+          await renderContactSheet(opts.out, o.picture);
+          lines.push(`  picture: ${o.picture}`);
+        }
         process.stdout.write(lines.join('\n') + '\n');
       } catch (err) {
         if (begun) bar.stop();

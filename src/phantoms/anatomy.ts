@@ -469,6 +469,12 @@ export function heartGeometry(a: PatientAnatomy, scale: number, inspiration: num
   };
 }
 
+/** The heart scale that gives cardiothoracic ratio `ratio` (heart width over inner thoracic width). */
+export function heartScaleForRatio(a: PatientAnatomy, ratio: number): number {
+  const { right, left } = a.heart;
+  return Math.max(1, 1 + (ratio * 2 * a.lungLateral - (right + left)) / (0.6 * right + left));
+}
+
 /** The heart's silhouette as convex parts: left ventricle (left border and apex), right atrium (right border), and the
  * base joining them to the mediastinum. Drawn as a union. */
 export function heartParts(a: PatientAnatomy, g: HeartGeometry): Array<Array<[number, number]>> {

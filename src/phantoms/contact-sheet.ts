@@ -86,8 +86,6 @@ function annotatedOverlay(l: ImageLabel, tile: number): string {
     const [x0, y0, x1, y1] = t.box;
     parts.push(`<rect x="${x0 * s}" y="${y0 * s}" width="${(x1 - x0) * s}" height="${(y1 - y0) * s}" fill="none" stroke="#ffe600" stroke-width="1.5" stroke-dasharray="4 2"/>`);
   }
-  const caption = `${l.image_id}  ${l.sex} ${l.age}y  ${l.findings.length ? '' : 'normal'}`;
-  parts.push(`<text x="6" y="${tile - 8}" font-family="DejaVu Sans" font-size="13" fill="#fff" stroke="#000" stroke-width="3" paint-order="stroke">${esc(caption)}</text>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${tile}" height="${tile}">${parts.join('')}</svg>`;
 }
 
@@ -97,8 +95,8 @@ function viewerOverlay(d: Decoded, l: ImageLabel, tile: number): string {
   const lines = {
     tl: [name, `ID ${firstString(ds, '00100020') ?? ''}`, `${firstString(ds, '00080060') ?? ''}  ${firstString(ds, '00081030') ?? ''}`],
     tr: [(firstString(ds, '00080080') ?? '').slice(0, 24), formatDate(firstString(ds, '00080020') ?? '')],
-    bl: [`W ${firstString(ds, '00281051')}  L ${firstString(ds, '00281050')}`, `${firstString(ds, '00280004')}  ${firstString(ds, '00280101')} bit`],
-    br: [`BurnedInAnnotation ${firstString(ds, '00280301')}`],
+    bl: [] as string[],
+    br: [`W ${firstString(ds, '00281051')}  L ${firstString(ds, '00281050')}`, `${firstString(ds, '00280004')}  ${firstString(ds, '00280101')} bit`, `BurnedInAnnotation ${firstString(ds, '00280301')}`],
   };
   const t = (x: number, y: number, anchor: string, s: string): string =>
     `<text x="${x}" y="${y}" text-anchor="${anchor}" font-family="DejaVu Sans" font-size="11" fill="#e8e8a0" stroke="#000" stroke-width="2.5" paint-order="stroke">${esc(s)}</text>`;
@@ -138,7 +136,7 @@ export async function renderContactSheet(datasetDir: string, outPng: string, opt
     const top = header + gap + row * (tile + 22 + gap);
     composites.push({ input: annotated, left, top: top + 18 });
     composites.push({ input: viewer, left: left + tile + 4, top: top + 18 });
-    const sub = `<svg xmlns="http://www.w3.org/2000/svg" width="${pairW}" height="18"><text x="0" y="13" font-family="DejaVu Sans" font-size="12" fill="#9aa">${esc(`ground truth (${l.split})`)}</text><text x="${tile + 4}" y="13" font-family="DejaVu Sans" font-size="12" fill="#9aa">${esc(`DICOM ${l.modality}, as a viewer shows it`)}</text></svg>`;
+    const sub = `<svg xmlns="http://www.w3.org/2000/svg" width="${pairW}" height="18"><text x="0" y="13" font-family="DejaVu Sans" font-size="12" fill="#9aa">${esc(`${l.image_id}  ${l.sex} ${l.age}y  ${l.split}${l.findings.length ? '' : '  normal'}${l.burned_in ? '  burned-in text' : ''}`)}</text><text x="${tile + 4}" y="13" font-family="DejaVu Sans" font-size="12" fill="#9aa">${esc(`DICOM ${l.modality}, as a viewer shows it`)}</text></svg>`;
     composites.push({ input: Buffer.from(sub), left, top });
   }
   const legend = FINDING_CLASSES.map((c, i) => `<rect x="${16 + i * 150}" y="34" width="12" height="12" fill="${COLOURS[c]}"/><text x="${32 + i * 150}" y="45" font-family="DejaVu Sans" font-size="13" fill="#ddd">${c}</text>`).join('');

@@ -25,8 +25,8 @@ const WEIGHTS: Record<FindingLabel, number> = {
 
 export interface FindingPlan {
   labels: FindingLabel[];
-  /** Heart enlargement for this image (1 = normal). */
-  heartScale: number;
+  /** Cardiothoracic ratio of an enlarged heart (cardiomegaly), or null for the patient's own normal heart (0.37-0.5). */
+  cardiothoracicRatio: number | null;
 }
 
 export interface DrawnFinding {
@@ -53,7 +53,7 @@ export function planFindings(rng: Rng, normalShare: number): FindingPlan {
     if (labels.includes('nodule') && rng.chance(0.2)) labels.push('nodule');
   }
   labels.sort((a, b) => FINDING_CLASSES.indexOf(a) - FINDING_CLASSES.indexOf(b));
-  return { labels, heartScale: labels.includes('cardiomegaly') ? rng.uniform(1.3, 1.45) : 1 };
+  return { labels, cardiothoracicRatio: labels.includes('cardiomegaly') ? rng.uniform(0.56, 0.66) : null };
 }
 
 interface Occupied {
@@ -71,7 +71,7 @@ export function drawFindings(rng: Rng, plan: FindingPlan, chest: ChestState, fx:
   for (const label of labels) {
     switch (label) {
       case 'nodule':
-        out.push(drawRound(rng, chest, fx, taken, label, rng.uniform(0.028, 0.045), rng.uniform(0.38, 0.52), 0.08));
+        out.push(drawRound(rng, chest, fx, taken, label, rng.uniform(0.035, 0.055), rng.uniform(0.45, 0.6), 0.08));
         break;
       case 'mass':
         out.push(drawRound(rng, chest, fx, taken, label, rng.uniform(0.075, 0.12), rng.uniform(0.42, 0.58), 0.18));
@@ -211,7 +211,7 @@ function drawConsolidation(rng: Rng, chest: ChestState, fx: FindingEffects, take
       let field = 0;
       for (const [bx, by, w] of blobs) field += w * Math.exp(-(((x - bx) / sx) ** 2 + ((y - by) / sy) ** 2) * 2);
       const k = j * g.n + i;
-      const m = smoothstep(0.3, 0.7, field + 0.3 * (noise[k] as number));
+      const m = smoothstep(0.22, 0.75, field + 0.35 * (noise[k] as number));
       if (m <= 0) continue;
       const lung = chest.lungMask[k] as number;
       const v = 0.72 * m * (1 - 0.5 * Math.min(1, bronchi[k] as number));

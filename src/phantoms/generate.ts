@@ -2,7 +2,7 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AnofairError } from '../errors/anofair-error.js';
 import { drawAcquisition, exposeImage, storePixels, type PhotometricOption } from './acquisition.js';
-import { composeAttenuation, emptyEffects, renderChest, renderPatientBase } from './anatomy.js';
+import { composeAttenuation, emptyEffects, heartScaleForRatio, renderChest, renderPatientBase } from './anatomy.js';
 import { burnInText, TEXT_CLASSES } from './burned-in-text.js';
 import { addDays, drawCohort, type PatientDemographics } from './demographics.js';
 import { buildDicom } from './dicom-writer.js';
@@ -13,7 +13,7 @@ import { derivedUid, digestHex, Rng } from './rng.js';
 import { assignSplits, SPLIT_SHARES, type Split } from './splits.js';
 
 /** Bump when the same seed and arguments would give different files. */
-export const GENERATOR_VERSION = '1.0.0';
+export const GENERATOR_VERSION = '1.1.0';
 
 export interface PhantomOptions {
   out: string;
@@ -188,7 +188,7 @@ export function renderImage(
   const vRng = stream('view');
   const chest = renderChest(base, anatomy, {
     inspiration: acq.inspiration,
-    heartScale: plan.heartScale,
+    heartScale: plan.cardiothoracicRatio === null ? 1 : heartScaleForRatio(anatomy, plan.cardiothoracicRatio),
     gastric: { dx: vRng.normal(0, 0.03), dy: vRng.normal(0, 0.015), rx: vRng.uniform(0.05, 0.11), ry: vRng.uniform(0.03, 0.06) },
   });
   const fx = emptyEffects(base.grid);
