@@ -62,6 +62,7 @@ function unwrap(schema: unknown): unknown {
 
 function hintForKey(key: string, path: ReadonlyArray<string | number>): string | undefined {
   const allowed = allowedKeys(path);
+  if (path.length === 0 && RENAMED_KEYS[key] !== undefined) return `use ${RENAMED_KEYS[key]}`;
   const typo = didYouMean(key, allowed);
   if (typo) return typo;
   const habit = RENAMED_KEYS[key] !== undefined ? key : closest(key, Object.keys(RENAMED_KEYS));
@@ -78,6 +79,9 @@ function toProblems(issues: readonly z.core.$ZodIssue[]): Problem[] {
     } else if (issue.code === 'invalid_type' && issue.input === undefined && path.length > 0) {
       const key = String(path[path.length - 1]);
       problems.push({ path: path.slice(0, -1), key, message: `the required key "${key}" is missing` });
+    } else if (issue.code === 'invalid_key') {
+      const inner = issue.issues[0]?.message;
+      problems.push({ path, message: `the name "${String(path[path.length - 1])}" is not allowed${inner ? `: ${inner}` : ''}` });
     } else if (issue.code === 'invalid_value' && issue.values.every((v) => typeof v === 'string')) {
       const got = issue.input;
       problems.push({
