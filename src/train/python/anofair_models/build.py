@@ -32,11 +32,12 @@ STAGES = ["detector", "attributes", "diagnostic", "reid", "vae", "diffusion"]
 FULL = {
     "detector": {"steps": 1500, "batch": 16},
     "attributes": {"steps": 700, "batch": 32},
-    "diagnostic": {"steps": 900, "batch": 32},
+    "diagnostic": {"steps": 1200, "batch": 32},
     "reid": {"steps": 1200, "batch": 32},
     "vae": {"steps": 700, "batch": 16},
     "diffusion": {"steps": 900, "batch": 32},
     "inpaint_eval_images": 96,
+    "inpaint_eval_steps": 20,
 }
 SMOKE = {
     "detector": {"steps": 3, "batch": 4},
@@ -45,7 +46,8 @@ SMOKE = {
     "reid": {"steps": 3, "batch": 4},
     "vae": {"steps": 3, "batch": 4},
     "diffusion": {"steps": 3, "batch": 4},
-    "inpaint_eval_images": 4,
+    "inpaint_eval_images": 2,
+    "inpaint_eval_steps": 2,
 }
 
 
@@ -72,7 +74,7 @@ def data_description(data_dir: Path, sets: dict[str, Any], smoke: bool) -> dict[
     meta_path = data_dir / "dataset.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        for key in ("seed", "patients", "version", "generator", "generator_version", "image_size", "sex_ratio", "age_ratio"):
+        for key in ("seed", "args", "generator", "generator_version", "labels_version"):
             if key in meta:
                 desc[f"dataset_{key}"] = meta[key]
     train = sets["train"]
@@ -91,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=20260)
     ap.add_argument("--only", default="", help="comma-separated stages to build (default: all)")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    ap.add_argument("--cache", type=Path, default=None, help="8-bit image cache written by dataset.write_cache (optional)")
     ap.add_argument("--report-dir", type=Path, default=None, help="where to write pictures for docs (full builds)")
     args = ap.parse_args(argv)
 
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     rep.info(f"device {device}, torch {torch.__version__}, stages {','.join(stages)}{' (smoke)' if args.smoke else ''}")
     t0 = time.time()
-    sets = load_all(args.data, limit=8 if args.smoke else None)
+    sets = load_all(args.data, limit=8 if args.smoke else None, cache=args.cache)
     rep.info(f"loaded {', '.join(f'{k} {len(v)}' for k, v in sets.items())} images in {time.time() - t0:.1f}s")
     for split in ("train", "test"):
         if len(sets[split]) == 0:
@@ -162,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         tokenizer = Tokenizer.build()
         text, unet, info = train_diffusion(train, vae, tokenizer, device, seed=stage_seed("diffusion"), progress=rep.progress("diffusion"), **plan["diffusion"])
         info["seed"] = stage_seed("diffusion")
-        metrics = evaluate_inpainting(vae, text, unet, tokenizer, models["attributes"].to(device), sets, device, plan["inpaint_eval_images"], args.seed, args.report_dir)
+        metrics = evaluate_inpainting(vae, text, unet, tokenizer, models["attributes"].to(device), sets, device, plan["inpaint_eval_images"], args.seed, args.report_dir, plan["inpaint_eval_steps"])
         rep.info("inpainting judged male ratio {:.2f} (data {:.2f}), age>=60 ratio {:.2f} (data {:.2f})".format(
             metrics["anofair_masks"]["judged_ratio"]["male"], metrics["anofair_masks"]["source_ratio"]["male"],
             metrics["anofair_masks"]["judged_ratio"]["age>=60"], metrics["anofair_masks"]["source_ratio"]["age>=60"]))

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydicom
 import torch
 import torch.nn.functional as F
 
@@ -103,12 +102,12 @@ def load_records(data_dir: Path) -> list[Record]:
 
 
 def _first(value: Any) -> float:
-    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
-        return float(value[0])
-    return float(value)
+    if isinstance(value, (str, bytes, int, float)):
+        return float(value)
+    return float(list(value)[0])  # a multi-valued VOI window: the first pair is the default
 
 
-def display01(ds: pydicom.Dataset) -> np.ndarray:
+def display01(ds: Any) -> np.ndarray:
     """The display rendering described in NORMALISATION_DOC, as float32 [rows, columns] in 0..1."""
     x = ds.pixel_array.astype(np.float64)
     slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
@@ -182,6 +181,8 @@ def load_split(data_dir: Path, split: str, limit: int | None = None, records: li
         records = records[:limit]
     images = np.zeros((len(records), IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
     scale = np.ones((len(records), 2), dtype=np.float32)
+    import pydicom  # imported here so a cached set loads where pydicom is absent
+
     for i, r in enumerate(records):
         ds = pydicom.dcmread(str(data_dir / r.file))
         img = display01(ds)
@@ -190,6 +191,38 @@ def load_split(data_dir: Path, split: str, limit: int | None = None, records: li
     return PhantomSet(records, images, scale)
 
 
-def load_all(data_dir: Path, limit: int | None = None) -> dict[str, PhantomSet]:
+def load_all(data_dir: Path, limit: int | None = None, cache: Path | None = None) -> dict[str, PhantomSet]:
+    """All splits; with `cache`, images come from a file written by write_cache (8-bit, for moving data to
+    machines without the DICOM toolchain) instead of the DICOM files."""
     records = load_records(data_dir)
+    if cache is not None and cache.exists():
+        return _load_cache(cache, records, limit)
     return {s: load_split(data_dir, s, limit, records) for s in SPLITS}
+
+
+def write_cache(data_dir: Path, path: Path) -> None:
+    import lzma
+
+    sets = load_all(data_dir)
+    ids = [r.image_id for s in SPLITS for r in sets[s].records]
+    images = np.concatenate([sets[s].images for s in SPLITS])
+    u8 = (np.clip(images, 0, 1) * 255 + 0.5).astype(np.uint8)
+    header = json.dumps({"ids": ids, "shape": list(u8.shape)}).encode()
+    with lzma.open(path, "wb", preset=6) as f:
+        f.write(len(header).to_bytes(8, "little") + header + u8.tobytes())
+
+
+def _load_cache(path: Path, records: list[Record], limit: int | None) -> dict[str, PhantomSet]:
+    import lzma
+
+    with lzma.open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        u8 = np.frombuffer(f.read(), dtype=np.uint8).reshape(header["shape"])
+    where = {image_id: k for k, image_id in enumerate(header["ids"])}
+    out = {}
+    for s in SPLITS:
+        recs = [r for r in records if r.split == s and r.image_id in where][:limit]
+        imgs = np.stack([u8[where[r.image_id]] for r in recs]).astype(np.float32) / 255 if recs else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+        out[s] = PhantomSet(recs, imgs, np.ones((len(recs), 2), dtype=np.float32))
+    return out

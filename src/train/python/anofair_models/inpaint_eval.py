@@ -24,7 +24,7 @@ def _ratios(p: np.ndarray) -> dict[str, float]:
 
 
 def evaluate_inpainting(vae: AutoencoderKL, text: TextEncoder, unet: UNet, tokenizer: Tokenizer, judge: AttributeClassifier,
-                        sets: dict[str, PhantomSet], device: torch.device, n_images: int, seed: int, report_dir: Path | None) -> dict[str, Any]:
+                        sets: dict[str, PhantomSet], device: torch.device, n_images: int, seed: int, report_dir: Path | None, steps: int = 20) -> dict[str, Any]:
     test = sets["test"]
     rng = np.random.default_rng(seed)
     idx = sorted(rng.choice(len(test), size=min(n_images, len(test)), replace=False).tolist())
@@ -32,12 +32,12 @@ def evaluate_inpainting(vae: AutoencoderKL, text: TextEncoder, unet: UNet, token
     prompts = [test.records[i].prompt() for i in idx]
     source = np.stack([test.labels("male")[idx], test.labels("old")[idx]], 1)
     train = sets["train"]
-    out: dict[str, Any] = {"images": len(idx), "steps": 20, "guidance_scale": 7.5, "sampler": "DPM-Solver++(2M)",
+    out: dict[str, Any] = {"images": len(idx), "steps": steps, "guidance_scale": 7.5, "sampler": "DPM-Solver++(2M)",
                            "train_ratio": {"male": float(train.labels("male").mean()), "age>=60": float(train.labels("old").mean())}}
     p_orig = predict(judge, attribute_input, originals, device)
     for name, masks in (("anofair_masks", anofair_masks(test, idx)), ("full_masks", np.ones_like(originals))):
         t0 = time.time()
-        generated = inpaint(vae, text, unet, tokenizer, originals, masks, prompts, device, seed=seed)
+        generated = inpaint(vae, text, unet, tokenizer, originals, masks, prompts, device, steps=steps, seed=seed)
         secs = time.time() - t0
         p_gen = predict(judge, attribute_input, generated, device)
         repaint = masks > 0.5

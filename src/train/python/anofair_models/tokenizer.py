@@ -26,6 +26,10 @@ except ImportError:  # the same classes for the prompt language (letters, single
     PATTERN = re.compile(r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[^\W\d_]+|\d|(?:[^\s\w]|_)+""", re.IGNORECASE)
 
 
+SPECIAL_IDS = {BOS: BOS_ID, EOS: EOS_ID, "!": PAD_ID}
+SPECIAL_SPLIT = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_IDS) + ")")
+
+
 def bytes_to_unicode() -> dict[int, str]:
     """CLIP/GPT-2's reversible byte -> printable character table, in CLIP's order."""
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
@@ -138,8 +142,14 @@ class Tokenizer:
         return symbols
 
     def encode(self, text: str, max_length: int = MAX_LENGTH) -> list[int]:
-        """As CLIPTokenizer(padding="max_length", truncation=True) with SD2's pad "!" (id 0)."""
-        ids = [self.vocab[s] for w in words(text) for s in self.bpe(w)]
+        """As CLIPTokenizer(padding="max_length", truncation=True) with SD2's pad "!" (id 0). Like transformers, the
+        special tokens (SD2's pad "!" among them) are split out of the text first and map straight to their ids."""
+        ids: list[int] = []
+        for piece in SPECIAL_SPLIT.split(text):
+            if piece in SPECIAL_IDS:
+                ids.append(SPECIAL_IDS[piece])
+            elif piece:
+                ids += [self.vocab[s] for w in words(piece) for s in self.bpe(w)]
         ids = [BOS_ID] + ids[: max_length - 2] + [EOS_ID]
         return ids + [PAD_ID] * (max_length - len(ids))
 
