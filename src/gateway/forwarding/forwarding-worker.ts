@@ -112,7 +112,8 @@ export class ForwardingWorker {
         this.wakers.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, this.pollMs);
+      // Unreferenced: an idle forwarder alone does not keep the process alive (the HTTP server does).
+      const timer = setTimeout(done, this.pollMs).unref();
       this.wakers.add(done);
     });
   }
@@ -209,7 +210,7 @@ export class ForwardingWorker {
         if (!verdict.counts) return { kind: 'retry', nextAttemptAt: now, error: verdict.error, counts: false, deidSopInstanceUID: uid };
         const attempts = item.attempts + 1;
         if (attempts >= this.o.policy.maxAttempts) {
-          return { kind: 'quarantined', reason: `no success after ${attempts} attempts (retry limit); last: ${verdict.error}`, deidSopInstanceUID: uid, record: sent.record };
+          return { kind: 'quarantined', reason: `no success after ${attempts} attempts (retry limit); last: ${verdict.error}`, counts: true, deidSopInstanceUID: uid, record: sent.record };
         }
         return { kind: 'retry', nextAttemptAt: now + backoffDelay(this.o.policy, attempts, this.random), error: verdict.error, counts: true, deidSopInstanceUID: uid };
       }

@@ -65,7 +65,8 @@ export type ItemOutcome =
   | { kind: 'delivered'; deidSopInstanceUID?: string; warning?: string; record?: unknown }
   /** Try again at nextAttemptAt; `counts` says whether the failure is the instance's (towards the limit). */
   | { kind: 'retry'; nextAttemptAt: number; error: string; counts: boolean; deidSopInstanceUID?: string }
-  | { kind: 'quarantined'; reason: string; deidSopInstanceUID?: string; record?: unknown };
+  /** `counts`: the failure that led here was the instance's own (its attempt is counted, e.g. at the retry limit). */
+  | { kind: 'quarantined'; reason: string; counts?: boolean; deidSopInstanceUID?: string; record?: unknown };
 
 export interface ClaimRequest {
   /** Who claims (node id + worker); leases are released by owner after a restart. */

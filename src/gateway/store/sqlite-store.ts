@@ -184,7 +184,7 @@ export class SqliteStore implements GatewayStore {
     );
     const quarantined = this.db.prepare(
       `UPDATE queue_items SET state = 'quarantined', lease_owner = NULL, lease_until = NULL, updated_at = @now,
-         quarantine_reason = @reason, deid_sop_uid = coalesce(@uid, deid_sop_uid), record = coalesce(@record, record) WHERE ${held}`,
+         quarantine_reason = @reason, attempts = attempts + @counts, deid_sop_uid = coalesce(@uid, deid_sop_uid), record = coalesce(@record, record) WHERE ${held}`,
     );
     this.db
       .transaction(() => {
@@ -198,7 +198,7 @@ export class SqliteStore implements GatewayStore {
               retry.run({ id, owner, now, uid, counts: outcome.counts ? 1 : 0, next: outcome.nextAttemptAt, error: outcome.error });
               break;
             case 'quarantined':
-              quarantined.run({ id, owner, now, uid, reason: outcome.reason, record: outcome.record === undefined ? null : JSON.stringify(outcome.record) });
+              quarantined.run({ id, owner, now, uid, reason: outcome.reason, counts: outcome.counts ? 1 : 0, record: outcome.record === undefined ? null : JSON.stringify(outcome.record) });
               break;
           }
         }

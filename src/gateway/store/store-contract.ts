@@ -97,7 +97,7 @@ export function storeContract(open: () => Promise<GatewayStore>): void {
         { itemId: ids[0]!, outcome: { kind: 'delivered', deidSopInstanceUID: '2.25.1', record: { keyId: 'k1' } } },
         { itemId: ids[1]!, outcome: { kind: 'retry', nextAttemptAt: T0 + 5000, error: 'HTTP 500', counts: true } },
         { itemId: ids[2]!, outcome: { kind: 'retry', nextAttemptAt: T0 + 5000, error: 'connection refused', counts: false } },
-        { itemId: ids[3]!, outcome: { kind: 'quarantined', reason: 'FailureReason 0xC000', deidSopInstanceUID: '2.25.4' } },
+        { itemId: ids[3]!, outcome: { kind: 'quarantined', reason: 'FailureReason 0xC000', counts: true, deidSopInstanceUID: '2.25.4' } },
       ],
       T0 + 1,
     );
@@ -107,7 +107,7 @@ export function storeContract(open: () => Promise<GatewayStore>): void {
     assert.equal(a?.deliveredAt, T0 + 1);
     assert.deepEqual([b?.state, b?.attempts, b?.deferrals, b?.nextAttemptAt, b?.lastError], ['pending', 1, 0, T0 + 5000, 'HTTP 500']);
     assert.deepEqual([c?.state, c?.attempts, c?.deferrals], ['pending', 0, 1]);
-    assert.deepEqual([d?.state, d?.quarantineReason, d?.deidSopInstanceUID], ['quarantined', 'FailureReason 0xC000', '2.25.4']);
+    assert.deepEqual([d?.state, d?.quarantineReason, d?.deidSopInstanceUID, d?.attempts], ['quarantined', 'FailureReason 0xC000', '2.25.4', 1]);
   });
 
   it('does not hand out an item before its next attempt is due', async () => {
