@@ -48,6 +48,9 @@ export function errorHandler(logger: Logger, metrics?: HttpMetrics): ErrorReques
       known = new AnofairError('INTERNAL', `an internal error occurred; quote reference ${reference} to the administrator`);
     } else if (ERROR_CATALOGUE[known.code].http >= 500) {
       logger.warn({ code: known.code, reason: known.message, method: req.method }, 'request failed');
+    } else {
+      // Catalogue messages name attributes and limits, never values: safe to log.
+      logger.info({ code: known.code, reason: known.message, method: req.method }, 'request refused');
     }
     sendError(res, known, reference);
   };

@@ -127,7 +127,9 @@ describe('multipart/related streaming parser', () => {
     assert.equal(parseMediaType('a/b; x'), undefined);
     assert.ok(isValidBoundary('abc-123'));
     assert.ok(!isValidBoundary(''));
-    assert.ok(!isValidBoundary('x'.repeat(71)));
+    assert.ok(isValidBoundary('x'.repeat(73)), "longer than RFC 2046's 70, as Orthanc's client sends");
+    assert.ok(!isValidBoundary('x'.repeat(257)));
+    assert.ok(!isValidBoundary('no\\backslash'));
     assert.ok(!isValidBoundary('ends with space '));
   });
 });

@@ -40,9 +40,12 @@ type State = 'preamble' | 'after-delimiter' | 'headers' | 'body' | 'epilogue' | 
 const CRLF = Buffer.from('\r\n');
 const HEADER_END = Buffer.from('\r\n\r\n');
 
-/** RFC 2046 5.1.1: 1 to 70 characters from bchars, not ending with a space. */
+/**
+ * RFC 2046 5.1.1 bchars, not ending with a space. RFC 2046 caps the length at 70, but real clients exceed it
+ * (Orthanc's DICOMweb client sends 73 characters), so up to 256 are accepted.
+ */
 export function isValidBoundary(boundary: string): boolean {
-  return /^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$/.test(boundary);
+  return /^[0-9A-Za-z'()+_,\-./:=? ]{0,255}[0-9A-Za-z'()+_,\-./:=?]$/.test(boundary);
 }
 
 export function parseHeaderBlock(raw: Buffer): Map<string, string> | string {

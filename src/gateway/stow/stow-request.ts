@@ -30,7 +30,7 @@ export function checkStowRequest(req: IncomingMessage, maxBodyBytes: number): St
   }
   const boundary = media.params.get('boundary');
   if (!boundary || !isValidBoundary(boundary)) {
-    throw new AnofairError('BAD_REQUEST', boundary ? 'the multipart boundary parameter is not valid (RFC 2046 5.1.1: 1 to 70 characters)' : 'the multipart/related Content-Type has no boundary parameter');
+    throw new AnofairError('BAD_REQUEST', boundary ? 'the multipart boundary parameter is not valid (RFC 2046 5.1.1 characters, at most 256 here)' : 'the multipart/related Content-Type has no boundary parameter');
   }
   const lengthHeader = req.headers['content-length'];
   let length: number | undefined;
