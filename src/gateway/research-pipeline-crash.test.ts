@@ -122,7 +122,7 @@ describe('research pipeline killed with SIGKILL, then restarted', () => {
   it('killed while accepting: every instance it acknowledged is delivered after a restart, once', async () => {
     const dataDir = join(dir, 'mid-accept');
     const before = new Set(await archived());
-    const seeds = seedsOf('acc', 10, 4);
+    const seeds = seedsOf('acc', 25, 4);
     const first = new PipelineProcess({ dataDir, archiveUrl: archive.dicomWebUrl, accept: { seeds } });
     await waitFor('some instances to be acknowledged', () => first.accepted().length >= 12, 60_000, 5);
     await first.kill('SIGKILL');
@@ -136,6 +136,6 @@ describe('research pipeline killed with SIGKILL, then restarted', () => {
     for (const uid of now) assert.ok(byUID.has(uid), 'only instances the pipeline was given');
     assert.equal(new Set(now).size, now.length, 'no duplicates');
     // An instance being accepted at the moment of the kill was never acknowledged: it may or may not arrive.
-    assert.ok(now.length <= acknowledged.length + 1);
+    assert.ok(now.length <= acknowledged.length + 1, 'at most the one instance in accept() at the kill besides the acknowledged ones');
   });
 });
