@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { readPart10 } from '../dicom/part10.js';
+import { asUint16Samples, nativePixelBytes } from '../dicom/pixel-data.js';
 import { firstString, type DicomDataset } from '../dicom/dataset.js';
 import { FINDING_CLASSES, type FindingLabel } from './findings.js';
 import { parseLabels, type ImageLabel } from './labels.js';
@@ -54,8 +55,7 @@ export function decodeForDisplay(bytes: Uint8Array): Decoded {
   const { dataset } = readPart10(bytes);
   const rows = Number(dataset['00280010']?.Value?.[0]);
   const columns = Number(dataset['00280011']?.Value?.[0]);
-  const raw = dataset['7FE00010']?.Value?.[0] as ArrayBuffer;
-  const px = new Uint16Array(raw, 0, rows * columns);
+  const px = asUint16Samples(nativePixelBytes(dataset) ?? new Uint8Array(0), rows * columns);
   const center = Number(firstString(dataset, '00281050'));
   const width = Number(firstString(dataset, '00281051'));
   const mono1 = firstString(dataset, '00280004') === 'MONOCHROME1';

@@ -184,7 +184,12 @@ function drawConsolidation(rng: Rng, chest: ChestState, fx: FindingEffects, take
   const [cx, cy] = pickLungPoint(rng, chest, fx, Math.min(sx, sy) * 0.8, taken, undefined, [-0.45, 0.35]);
   taken.push({ x: cx, y: cy, r: Math.max(sx, sy) });
   const blobs: Array<[number, number, number]> = [];
-  for (let b = 0; b < 5; b++) blobs.push([cx + rng.normal(0, sx * 0.35), cy + rng.normal(0, sy * 0.35), rng.uniform(0.5, 0.9)]);
+  // Airspace disease spreads along a segment: several overlapping acinar clusters, not one round lump.
+  const axis = rng.uniform(0, Math.PI);
+  for (let b = 0; b < 8; b++) {
+    const t = rng.normal(0, 0.55);
+    blobs.push([cx + Math.cos(axis) * t * sx + rng.normal(0, sx * 0.25), cy + Math.sin(axis) * t * sy + rng.normal(0, sy * 0.25), rng.uniform(0.35, 0.75)]);
+  }
   const noise = valueNoise(g, rng, [0.03, 0.06], [0.6, 0.4]);
   // Air bronchograms: lucent branching tubes inside the opacity.
   const bronchi = g.alloc();
@@ -209,12 +214,12 @@ function drawConsolidation(rng: Rng, chest: ChestState, fx: FindingEffects, take
     for (let i = i0; i <= i1; i++) {
       const x = g.coord(i);
       let field = 0;
-      for (const [bx, by, w] of blobs) field += w * Math.exp(-(((x - bx) / sx) ** 2 + ((y - by) / sy) ** 2) * 2);
+      for (const [bx, by, w] of blobs) field += w * Math.exp(-(((x - bx) / sx) ** 2 + ((y - by) / sy) ** 2) * 3.5);
       const k = j * g.n + i;
-      const m = smoothstep(0.22, 0.75, field + 0.35 * (noise[k] as number));
+      const m = smoothstep(0.2, 0.7, field + 0.4 * (noise[k] as number));
       if (m <= 0) continue;
       const lung = chest.lungMask[k] as number;
-      const v = 0.72 * m * (1 - 0.5 * Math.min(1, bronchi[k] as number));
+      const v = 0.72 * m * (0.8 + 0.2 * (noise[k] as number)) * (1 - 0.5 * Math.min(1, bronchi[k] as number));
       fx.fill[k] = Math.max(fx.fill[k] as number, v);
       if (m * lung >= 0.35) support.push(k);
     }

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readPart10 } from '../dicom/part10.js';
+import { asUint16Samples, nativePixelBytes } from '../dicom/pixel-data.js';
 import { firstString } from '../dicom/dataset.js';
 import { DEFAULT_OPTIONS, generatePhantoms, type DatasetManifest, type PhantomOptions } from './generate.js';
 import { FINDING_CLASSES } from './findings.js';
@@ -137,7 +138,7 @@ describe('anofair phantoms: the generated dataset', () => {
     const l = labels.find((x) => x.burned_in);
     assert.ok(l);
     const { dataset } = readPart10(new Uint8Array(await readFile(path.join(a, l.file))));
-    const px = new Uint16Array(dataset['7FE00010']?.Value?.[0] as ArrayBuffer);
+    const px = asUint16Samples(nativePixelBytes(dataset)!);
     const center = Number(firstString(dataset, '00281050'));
     const width = Number(firstString(dataset, '00281051'));
     const mono1 = l.photometric === 'MONOCHROME1';
