@@ -50,7 +50,7 @@ function show(element: DicomElement | undefined): string | undefined {
   if (!element) return undefined;
   if (element.vr === 'SQ') return `${element.Value?.length ?? 0} item(s)`;
   return (element.Value ?? [])
-    .map((v) => (v instanceof ArrayBuffer ? `<${v.byteLength} bytes>` : typeof v === 'object' && v ? Object.values(v).join('=') : String(v)))
+    .map((v) => (v instanceof ArrayBuffer || ArrayBuffer.isView(v) ? `<${v.byteLength} bytes>` : typeof v === 'object' && v ? Object.values(v).join('=') : String(v)))
     .join('\\');
 }
 

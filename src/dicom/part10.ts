@@ -37,7 +37,8 @@ export function readPart10(bytes: Uint8Array): DicomFile {
     const dataset = dict.dict as DicomDataset;
     if (normalized.nativePixelData) {
       const { vr, bytes } = normalized.nativePixelData;
-      dataset[PIXEL_DATA] = { vr, Value: [toArrayBuffer(bytes)] };
+      // A view into the input, not a copy: a radiograph's pixels are most of its bytes.
+      dataset[PIXEL_DATA] = { vr, Value: [bytes] };
     }
     // A bare data set gets its Media Storage SOP Class/Instance from the data set (PS3.10 7.1).
     if (!meta['00020002']?.Value?.[0] && dataset['00080016']?.Value?.[0]) meta['00020002'] = { vr: 'UI', Value: [dataset['00080016'].Value[0]] };
@@ -65,6 +66,17 @@ export function transferSyntaxOf(file: DicomFile): string {
  * callers must leave Specific Character Set as "ISO_IR 192" (the reader sets it) or ASCII.
  */
 export function writePart10(file: DicomFile): Uint8Array {
+  const chunks = writePart10Chunks(file);
+  if (chunks.length === 1) return chunks[0];
+  const out = Buffer.concat(chunks);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/**
+ * The same bytes as writePart10, as consecutive pieces (header, then Pixel Data views), for writev or a stream,
+ * so the pixels are never copied.
+ */
+export function writePart10Chunks(file: DicomFile): Uint8Array[] {
   const syntax = transferSyntaxOf(file);
   const dataset: DicomDataset = { ...file.dataset };
   // The pieces after what dcmjs writes, joined once with it at the end: a 10 MB image is copied only once.
@@ -107,9 +119,7 @@ export function writePart10(file: DicomFile): Uint8Array {
   dict.dict = dataset;
   // Values as received may break VR length limits (e.g. a 18-character CS); a gateway keeps them rather than fail.
   const body = new Uint8Array(dict.write({ allowInvalidVRLength: true }));
-  if (!trailer) return body;
-  const out = Buffer.concat([body, ...trailer]);
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  return trailer ? [body, ...trailer] : [body];
 }
 
 const SPECIFIC_CHARACTER_SET = '00080005';

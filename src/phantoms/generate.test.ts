@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -75,6 +75,12 @@ describe('anofair phantoms: the generated dataset', () => {
     await assert.rejects(generatePhantoms(opts(a)), /not empty/);
     const m = await generatePhantoms({ ...opts(a), force: true });
     assert.equal(m.counts.images, 16);
+  });
+
+  it('refuses an output path that is a file, with a reason', async () => {
+    const file = path.join(root, 'a-file');
+    await writeFile(file, 'x');
+    await assert.rejects(generatePhantoms(opts(file)), /exists and is not a directory/);
   });
 
   it('writes one label per image, matching the DICOM file it names', async () => {

@@ -20,13 +20,33 @@ function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/**
+ * Whole-word, case-insensitive alternation of the forms. Compiling a large Unicode pattern costs more than
+ * using it, and the files of one study share their values, so recent patterns are kept (a bounded cache).
+ */
+const compiled = new Map<string, RegExp>();
+const CACHE_SIZE = 64;
+
+function wordPattern(forms: readonly string[], flags: string): RegExp {
+  const source = `(?<![\\p{L}\\p{N}])(?:${forms.map(escape).join('|')})(?![\\p{L}\\p{N}])`;
+  const cacheKey = `${flags}/${source}`;
+  let pattern = compiled.get(cacheKey);
+  if (!pattern) {
+    pattern = new RegExp(source, flags);
+    if (compiled.size >= CACHE_SIZE) compiled.delete(compiled.keys().next().value as string);
+    compiled.set(cacheKey, pattern);
+  }
+  pattern.lastIndex = 0;
+  return pattern;
+}
+
 export class TextScrubber {
   private readonly specific: RegExp | null;
 
   constructor(values: readonly IdentifyingValue[]) {
     const forms = [...new Set(values.flatMap((v) => v.forms))].filter((f) => f.length >= 2).sort((a, b) => b.length - a.length);
     this.specific = forms.length
-      ? new RegExp(`(?<![\\p{L}\\p{N}])(?:${forms.map(escape).join('|')})(?![\\p{L}\\p{N}])`, 'giu')
+      ? wordPattern(forms, 'giu')
       : null;
   }
 
@@ -48,7 +68,7 @@ export class LeftoverFinder {
   constructor(values: readonly IdentifyingValue[]) {
     const forms = [...new Set(values.filter((v) => v.strong).flatMap((v) => v.forms))].filter((f) => f.length >= 4);
     this.pattern = forms.length
-      ? new RegExp(`(?<![\\p{L}\\p{N}])(?:${forms.map(escape).join('|')})(?![\\p{L}\\p{N}])`, 'iu')
+      ? wordPattern(forms, 'iu')
       : null;
   }
 
