@@ -1,13 +1,13 @@
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AnofairError } from '../errors/anofair-error.js';
 import { drawAcquisition, exposeImage, storePixels, type PhotometricOption } from './acquisition.js';
-import { composeAttenuation, emptyEffects, heartScaleForRatio, renderChest, renderPatientBase } from './anatomy.js';
+import { composeAttenuation, emptyEffects, heartScaleForRatio, renderChest, renderPatientBase, type PatientBase } from './anatomy.js';
 import { burnInText, TEXT_CLASSES } from './burned-in-text.js';
 import { addDays, drawCohort, type PatientDemographics } from './demographics.js';
 import { buildDicom } from './dicom-writer.js';
 import { boxInImage, drawFindings, FINDING_CLASSES, planFindings, type FindingLabel } from './findings.js';
-import { drawAnatomy } from './identity.js';
+import { drawAnatomy, type PatientAnatomy } from './identity.js';
 import { labelLine, LABELS_VERSION, type ImageLabel } from './labels.js';
 import { derivedUid, digestHex, Rng } from './rng.js';
 import { assignSplits, SPLIT_SHARES, type Split } from './splits.js';
@@ -73,9 +73,12 @@ const OWNED = ['dicom', 'labels.jsonl', 'dataset.json'];
 async function prepareOut(out: string, force: boolean): Promise<void> {
   let entries: string[] = [];
   try {
+    const st = await stat(out);
+    if (!st.isDirectory()) throw new AnofairError('IO', `output path ${out} exists and is not a directory`);
     entries = await readdir(out);
-  } catch {
-    entries = [];
+  } catch (err) {
+    if (err instanceof AnofairError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AnofairError('IO', `cannot read output directory ${out}: ${(err as Error).message}`);
   }
   if (entries.length > 0) {
     const foreign = entries.filter((e) => !OWNED.includes(e));
@@ -176,8 +179,8 @@ export function renderImage(
   visit: number,
   split: Split,
   burnedIn: boolean,
-  anatomy: ReturnType<typeof drawAnatomy>,
-  base: ReturnType<typeof renderPatientBase>,
+  anatomy: PatientAnatomy,
+  base: PatientBase,
 ): RenderedImage {
   const seed = opts.seed;
   const size = opts.size;
