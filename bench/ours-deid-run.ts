@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, unlink, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { basename, dirname, join } from 'node:path';
@@ -6,7 +6,8 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { deidentify } from '../src/anonymizer/deidentify.js';
-import { readPart10, writePart10 } from '../src/dicom/part10.js';
+import { readPart10, writePart10Chunks } from '../src/dicom/part10.js';
+import { writeChunksToFile } from '../src/dicom/part10-file.js';
 import { maxRssBytes, RssSampler } from './memory-probe.js';
 
 /**
@@ -97,15 +98,15 @@ export async function runOurs(request: OursRunRequest, onProgress?: (done: numbe
     const t3 = performance.now();
     let t5 = t3;
     if (outcome.status === 'released') {
-      const out = writePart10(outcome.file);
+      // As `anofair deidentify` does: header and pixel view written with writev, renamed when complete.
+      const chunks = writePart10Chunks(outcome.file);
       const t4 = performance.now();
-      writeFileSync(`${outPath}.partial`, out);
-      renameSync(`${outPath}.partial`, outPath);
+      const written = writeChunksToFile(outPath, chunks);
       t5 = performance.now();
       stageMs.serialise += t4 - t3;
       stageMs.writeFile += t5 - t4;
       result.released++;
-      result.outputBytes += out.byteLength;
+      result.outputBytes += written;
     } else {
       result.quarantined.push({ file: basename(path), reason: outcome.reason });
     }

@@ -1,10 +1,11 @@
-import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writevSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { deidentify } from '../anonymizer/deidentify.js';
 import { PROFILE_OPTIONS, type ProfileOption } from '../anonymizer/deid-types.js';
 import { resolveDeidOptions } from '../anonymizer/settings/resolve-deid-options.js';
-import { readPart10, writePart10Chunks } from '../dicom/part10.js';
+import { readPart10 } from '../dicom/part10.js';
+import { writePart10File } from '../dicom/part10-file.js';
 import { AnofairError, describeError } from '../errors/anofair-error.js';
 import { readDeidSettings } from './config-file.js';
 import { listInputs } from './input-files.js';
@@ -22,32 +23,6 @@ type Status = 'released' | 'quarantined' | 'failed';
 
 function collectOption(value: string, previous: string[]): string[] {
   return [...previous, value];
-}
-
-/** Header and pixels written with writev (no copy of the pixels), under a temporary name until complete. */
-function writeAtomically(path: string, chunks: Uint8Array[]): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const temp = `${path}.partial`;
-  const fd = openSync(temp, 'w');
-  try {
-    let pending = chunks.filter((c) => c.byteLength > 0);
-    while (pending.length > 0) {
-      let written = writevSync(fd, pending); // may write less than asked
-      while (written > 0) {
-        const first = pending[0];
-        if (written >= first.byteLength) {
-          written -= first.byteLength;
-          pending = pending.slice(1);
-        } else {
-          pending[0] = first.subarray(written);
-          written = 0;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
 }
 
 export async function runDeidentify(inputs: string[], flags: DeidentifyFlags): Promise<number> {
@@ -83,7 +58,7 @@ export async function runDeidentify(inputs: string[], flags: DeidentifyFlags): P
       const file = readPart10(readFileSync(input.path));
       const outcome = deidentify(file, options);
       if (outcome.status === 'released') {
-        writeAtomically(output, writePart10Chunks(outcome.file));
+        writePart10File(output, outcome.file);
         counts.released++;
         report({ input: input.path, output, status: 'released', record: outcome.record });
       } else {
