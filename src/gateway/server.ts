@@ -20,7 +20,7 @@ import { AnofairError } from '../errors/anofair-error.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import type { GatewayConfig } from './config/config-schema.js';
 import { createApp } from './http/app.js';
-import { UpstreamClient } from './proxy/upstream-client.js';
+import { RELAY_BUFFER_BYTES, UpstreamClient } from './proxy/upstream-client.js';
 import { ResearchPipeline } from './research-pipeline.js';
 import { loadDefaultRules } from './rules/default-rules.js';
 import { loadRulesFile } from './rules/rules-loader.js';
@@ -144,7 +144,8 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
         tmpRoot,
         status: pipeline ? async () => ({ research: await pipeline!.status() }) : undefined,
       });
-      server = createServer(app);
+      // 1 MiB socket buffers: a relayed retrieve is written in large chunks, with fewer waits for 'drain'.
+      server = createServer({ highWaterMark: RELAY_BUFFER_BYTES }, app);
       server.requestTimeout = config.server.requestTimeoutMs;
       server.keepAliveTimeout = config.server.keepAliveTimeoutMs;
       server.headersTimeout = Math.min(60_000, config.server.requestTimeoutMs || 60_000);

@@ -13,6 +13,9 @@ export interface UpstreamRequest {
   headersTimeoutMs?: number;
 }
 
+/** Bytes buffered per relayed response body. */
+export const RELAY_BUFFER_BYTES = 1024 * 1024;
+
 /** Network failures that mean the upstream could not be reached, or answered nothing usable. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 const TIMEOUT = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
@@ -69,6 +72,8 @@ export class UpstreamClient {
         body: req.body,
         signal: req.signal,
         headersTimeout: req.headersTimeoutMs,
+        // Larger buffers mean fewer hand-offs between the upstream socket and the client socket (WADO throughput).
+        highWaterMark: RELAY_BUFFER_BYTES,
       });
     } catch (err) {
       throw toUpstreamError(err, this.url);
