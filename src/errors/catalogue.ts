@@ -17,6 +17,7 @@ export const ERROR_CATALOGUE = {
   RULES_INVALID: { http: 500, summary: 'The routing rules are invalid' },
   // HTTP / DICOMweb
   BAD_REQUEST: { http: 400, summary: 'The request is malformed' },
+  UNAUTHORIZED: { http: 401, summary: 'The client did not authenticate, or its credentials were refused' },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, summary: 'The request media type is not supported' },
   NOT_ACCEPTABLE: { http: 406, summary: 'No acceptable representation is available' },
   PAYLOAD_TOO_LARGE: { http: 413, summary: 'The request body exceeds the configured limit' },
