@@ -84,8 +84,8 @@ describe('phantom findings', () => {
       l.findings.filter((f) => f.label === label).map((f) => Math.max(f.box[2] - f.box[0], f.box[3] - f.box[1]) / l.columns);
     const nod = labels.flatMap((l) => size(l, 'nodule'));
     const mass = labels.flatMap((l) => size(l, 'mass'));
-    for (const s of nod) assert.ok(s > 0.02 && s < 0.08, `nodule ${s}`);
-    for (const s of mass) assert.ok(s > 0.06 && s < 0.2, `mass ${s}`);
+    for (const s of nod) assert.ok(s > 0.03 && s < 0.09, `nodule ${s}`);
+    for (const s of mass) assert.ok(s > 0.07 && s < 0.22, `mass ${s}`);
     for (const l of labels) {
       for (const f of l.findings.filter((x) => x.label === 'cardiomegaly')) {
         assert.ok((f.box[2] - f.box[0]) / l.columns > 0.4, `${l.image_id} cardiomegaly box width ${f.box[2] - f.box[0]}`);

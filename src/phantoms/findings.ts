@@ -71,10 +71,10 @@ export function drawFindings(rng: Rng, plan: FindingPlan, chest: ChestState, fx:
   for (const label of labels) {
     switch (label) {
       case 'nodule':
-        out.push(drawRound(rng, chest, fx, taken, label, rng.uniform(0.035, 0.055), rng.uniform(0.45, 0.6), 0.08));
+        out.push(drawRound(rng, chest, fx, taken, label, rng.uniform(0.042, 0.06), rng.uniform(0.5, 0.65), 0.08));
         break;
       case 'mass':
-        out.push(drawRound(rng, chest, fx, taken, label, rng.uniform(0.075, 0.12), rng.uniform(0.42, 0.58), 0.18));
+        out.push(drawRound(rng, chest, fx, taken, label, rng.uniform(0.085, 0.13), rng.uniform(0.5, 0.62), 0.18));
         break;
       case 'consolidation':
         out.push(drawConsolidation(rng, chest, fx, taken));
