@@ -175,10 +175,14 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Orthan
   let child: ChildProcess | null = null;
   let exited: Promise<void> = Promise.resolve();
 
-  const logTail = (lines = 60): string => logLines.slice(-lines).join('\n');
+  const logTail = (lines = 60): string => [...logLines, ...(partial ? [partial] : [])].slice(-lines).join('\n');
 
+  // Orthanc writes a log line in several pieces: keep the unfinished one until its newline comes.
+  let partial = '';
   const capture = (chunk: Buffer): void => {
-    for (const line of chunk.toString('utf8').split('\n')) {
+    const lines = (partial + chunk.toString('utf8')).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
       if (line.length === 0) continue;
       logLines.push(line);
       if (logLines.length > LOG_LINES_KEPT) logLines.shift();
@@ -215,7 +219,8 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Orthan
       if (exitInfo) break;
       try {
         const res = await fetch(`${url}/system`, { signal: AbortSignal.timeout(1_000) });
-        if (res.ok) {
+        // 401: Orthanc is up with AuthenticationEnabled (the test talks to it with credentials).
+        if (res.ok || res.status === 401) {
           await res.arrayBuffer();
           setReferenced(proc, false);
           return;

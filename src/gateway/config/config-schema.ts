@@ -66,6 +66,11 @@ export const stowSchema = z.strictObject({
   maxPartHeaderBytes: bytes.default(16 * 1024),
   /** Copy the instances the PACS accepted into the research pipeline (the STOW tap). */
   tap: z.boolean().default(true),
+  /**
+   * Longest wait for the research pipeline to spool the instances of one STOW before the client gets the PACS's
+   * answer anyway, ms. Normally the spool write takes milliseconds; this only bounds a stuck research disk.
+   */
+  tapTimeoutMs: z.number().int().positive().default(60_000),
   /** Largest STOW-RS response the gateway reads from the upstream to learn which instances it stored. */
   maxUpstreamResponseBytes: bytes.default(64 * MiB),
 });
@@ -91,6 +96,26 @@ export const forwardingSchema = z.strictObject({
   /** Stable name of this node in the queue's leases; default: the host name. */
   nodeId: z.string().min(1).max(128).optional(),
 });
+
+export const authSchema = z
+  .strictObject({
+    /**
+     * off: no client authentication; Authorization is relayed to the PACS unchanged. optional: clients may
+     * authenticate (routing rules can tell them apart); required: every request but /healthz must.
+     */
+    mode: z.enum(['off', 'optional', 'required']).default('off'),
+    /** Clients by name (the name routing rules match with `client:`). */
+    clients: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a client name is letters, digits, ".", "_" or "-"'),
+        z.strictObject({
+          /** SHA-256 of the client's secret token, 64 hex digits (printf %s "$TOKEN" | sha256sum). */
+          tokenSha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected the SHA-256 of the token: 64 hex digits (printf %s "$TOKEN" | sha256sum)'),
+        }),
+      )
+      .default({}),
+  })
+  .refine((a) => a.mode === 'off' || Object.keys(a.clients).length > 0, { message: 'auth.mode needs at least one entry under auth.clients', path: ['clients'] });
 
 export const loggingSchema = z.strictObject({
   /** pino level: fatal, error, warn, info, debug, trace, silent. ANOFAIR_LOG_LEVEL overrides it. */
@@ -118,6 +143,7 @@ export const gatewayConfigSchema = z.strictObject({
   /** De-identification settings shared with `anofair deidentify` (see config/deidentification.example.yaml). */
   deidentification: deidSettingsSchema.default(deidSettingsSchema.parse({})),
   forwarding: forwardingSchema.default(forwardingSchema.parse({})),
+  auth: authSchema.default(authSchema.parse({})),
   logging: loggingSchema.default(loggingSchema.parse({})),
   metrics: metricsSchema.default(metricsSchema.parse({})),
 });
@@ -152,6 +178,8 @@ export const RENAMED_KEYS: Readonly<Record<string, string>> = {
   logLevel: 'logging.level',
   maxBodySize: 'stow.maxBodyBytes',
   maxBodyBytes: 'stow.maxBodyBytes or deidEndpoint.maxBodyBytes',
+  clients: 'auth.clients',
+  authentication: 'auth.mode',
   timeout: 'upstream.headersTimeoutMs',
   timeoutMs: 'upstream.headersTimeoutMs',
 };

@@ -9,6 +9,7 @@ import type { UpstreamClient } from '../proxy/upstream-client.js';
 import { receiveDeidStow } from '../stow/deid-stow.js';
 import type { ResearchIntake } from '../stow/research-intake.js';
 import { relayStow } from '../stow/stow-tap.js';
+import { clientAuth } from './client-auth.js';
 import { errorHandler, notFound } from './error-response.js';
 import { HttpMetrics } from './http-metrics.js';
 import { requestLog } from './request-log.js';
@@ -51,6 +52,7 @@ export function createApp(deps: AppDependencies): Express {
   const stowCtx = { upstream, config, research: deps.research, tmpRoot: deps.tmpRoot, metrics, logger };
 
   app.use(requestLog(logger, metrics));
+  app.use(clientAuth(config.auth));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -28,6 +28,7 @@ export function sendError(res: Response, err: AnofairError, reference?: string):
   const status = ERROR_CATALOGUE[err.code].http;
   const body: ErrorBody = { error: { code: err.code, status, message: err.message, ...(err.details ? { details: err.details } : {}), ...(reference ? { reference } : {}) } };
   if (err.code === 'METHOD_NOT_ALLOWED' && Array.isArray(err.details?.allow)) res.setHeader('allow', (err.details.allow as string[]).join(', '));
+  if (err.code === 'UNAUTHORIZED') res.setHeader('www-authenticate', ['Bearer realm="anofair"', 'Basic realm="anofair", charset="UTF-8"']);
   res.status(status).type('application/json').send(JSON.stringify(body));
 }
 

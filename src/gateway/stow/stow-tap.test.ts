@@ -131,6 +131,17 @@ describe('STOW-RS through the gateway, with the research tap', () => {
     assert.equal((await archiveInstances(stack)).length, 3);
   });
 
+  it('reads the PACS answer in XML too (PS3.19) when the client asks for it, and copies what it lists', async () => {
+    const archiveBefore = (await archiveInstances(stack)).length;
+    const { renamed, uid } = renamedCopy(fixture(MR));
+    const answer = await stow(stack, [{ bytes: renamed }], { headers: { accept: 'application/dicom+xml' } });
+    assert.equal(answer.status, 200, answer.text);
+    assert.match(answer.type, /application\/dicom\+xml/);
+    assert.ok(answer.text.includes(uid));
+    await drained(stack);
+    await waitFor('the copy in the archive', async () => (await archiveInstances(stack)).length === archiveBefore + 1);
+  });
+
   it('refuses requests that are not multipart/related application/dicom with 415, and a missing boundary with 400', async () => {
     const bytes = fixture(CT);
     const post = (contentType: string) => fetch(`${stack.url}/dicom-web/studies`, { method: 'POST', headers: { 'content-type': contentType }, body: new Uint8Array(bytes) });
@@ -254,3 +265,20 @@ function renamedCopy(bytes: Buffer): { renamed: Buffer; uid: string } {
   const uid = `${uidOf.slice(0, uidOf.length - suffix.length)}${suffix}`;
   return { renamed: Buffer.from(text.split(uidOf).join(uid), 'latin1'), uid };
 }
+
+describe('STOW-RS when the research pipeline is slow (stow.tapTimeoutMs)', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ rules: FORWARD_EVERYTHING_RULES, config: { stow: { tapTimeoutMs: 1 } } });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  it('answers the client after the timeout, counts it, and still delivers the copies', async () => {
+    const answer = await stow(stack, [{ bytes: fixture(CT) }, { bytes: fixture(MR) }]);
+    assert.equal(answer.status, 200, answer.text);
+    assert.ok((await metric(stack, /anofair_stow_tap_failures_total\{reason="TIMEOUT"\} (\d+)/)) >= 1);
+    await waitFor('both copies in the archive', async () => (await archiveInstances(stack)).length === 2);
+  });
+});

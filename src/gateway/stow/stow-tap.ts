@@ -59,13 +59,23 @@ export async function relayStow(req: Request, res: Response, target: DicomWebTar
       tapProblem = noteTapFailure(ctx, err, 'the temporary folder for the STOW tap is not writable');
     }
   }
+  let background: Promise<void> | undefined;
   try {
     const answer = await forward(req, target, ctx, { boundary, strip, parts, limit, onTapFailure: (err) => (tapProblem ??= noteTapFailure(ctx, err, 'a part could not be captured')) });
     const { statusCode, headers, body, early } = answer;
     const read = await readBounded(body, ctx.config.stow.maxUpstreamResponseBytes);
     if (parts && !tapProblem && !early) {
       const stored = read.complete ? storedByUpstream(statusCode, headerValue(headers['content-type']), read.head.toString('utf8')) : ({ kind: 'none', why: 'the upstream answer is larger than stow.maxUpstreamResponseBytes' } as const);
-      await tapStored(parts, stored, senderOf(req, res), ctx);
+      const tapping = tapStored(parts, stored, senderOf(req, res), ctx);
+      if (await finishesWithin(tapping, ctx.config.stow.tapTimeoutMs)) {
+        // Every instance the PACS stored and the rules select is spooled and queued: the client may know.
+      } else {
+        // The research path is stuck (e.g. its disk): it may not slow the clinical STOW beyond the spool write
+        // (issue 3), so the client gets its answer; the copies go on in the background, and this is counted.
+        ctx.metrics.tapFailures.inc({ reason: 'TIMEOUT' });
+        ctx.logger.warn({ timeoutMs: ctx.config.stow.tapTimeoutMs }, 'STOW tap: the research pipeline did not take the instances in time; answering the client, copying goes on');
+        background = tapping;
+      }
     }
     const out = clientResponseHeaders(headers);
     if (early) out.connection = 'close';
@@ -77,7 +87,21 @@ export async function relayStow(req: Request, res: Response, target: DicomWebTar
       await pipeline(body, res).catch(() => res.destroy());
     }
   } finally {
-    await parts?.dispose().catch(() => undefined);
+    const dispose = (): Promise<void> => parts?.dispose().catch(() => undefined) ?? Promise.resolve();
+    if (background) void background.finally(dispose);
+    else await dispose();
+  }
+}
+
+async function finishesWithin(work: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([work.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
