@@ -174,9 +174,16 @@ function applyAction(ctx: ProfileContext, action: ActionCode, tag: Tag, element:
       if (element.vr === 'PN') return { vr: 'PN', Value: dummyValue('PN') };
       if (element.vr === 'UI') return remapUids(ctx, element);
       if (['OB', 'OW', 'UN', 'OF', 'OD', 'OL', 'OV'].includes(element.vr)) {
-        // Overlay and curve bitmaps can hold burned-in text; no cleaner can vouch for them, so they go.
-        ctx.warnings.add('overlay or curve data removed under Clean Graphics: no bitmap cleaner');
-        return undefined;
+        const group = groupOf(tag);
+        if ((group >= 0x5000 && group <= 0x501e) || (group >= 0x6000 && group <= 0x601e)) {
+          // Overlay and curve bitmaps can hold burned-in text; no cleaner can vouch for them, so they go.
+          ctx.warnings.add('overlay or curve data removed under Clean Graphics: no bitmap cleaner');
+          return undefined;
+        }
+        // Binary values under a cleaning option (binary timestamps under Modified Dates, for example): their
+        // encoding is not one we can shift, so they keep their length and become zeros, and the IOD keeps them.
+        ctx.warnings.add('binary values that could not be cleaned were zeroed');
+        return { vr: element.vr, Value: (element.Value ?? []).map((v: ArrayBuffer | ArrayBufferView) => new ArrayBuffer(v.byteLength)) };
       }
       return element; // coded and numeric values hold no free text
     default:
@@ -213,6 +220,7 @@ export function applyProfile(ctx: ProfileContext, dataset: DicomDataset, path: s
     const elementNumber = elementOf(tag);
     if (group === 0x0002) continue; // File Meta Information is rebuilt, never copied
     if (removedOverlayGroups.has(group)) {
+      ctx.warnings.add('overlay groups (60xx) removed with their Overlay Data');
       count(ctx, 'X');
       note(ctx, here, tag, 'X (overlay)', element, undefined);
       continue;

@@ -2,7 +2,8 @@ import type { DicomDataset, PersonName } from '../dicom/dataset.js';
 import { keywordOfTag } from '../dicom/dictionary.js';
 
 /**
- * Attributes whose values identify the patient, a person or a place, by PS3.6 keyword. Their values, with every
+ * Attributes whose values identify the patient, a person or a place, by PS3.6 keyword (free text such as Patient
+ * Comments is not listed: it is cleaned, not used as a value to look for). Their values, with every
  * person name and date in the data set, are what Clean Descriptors scrubs from free text and what the release
  * check looks for in the output. Kept as data so a site can review it.
  */
@@ -13,7 +14,7 @@ export const IDENTIFYING_KEYWORDS: ReadonlySet<string> = new Set([
   'ScheduledProcedureStepID', 'FillerOrderNumberImagingServiceRequest', 'PlacerOrderNumberImagingServiceRequest',
   'MilitaryRank', 'BranchOfService', 'CountryOfResidence', 'RegionOfResidence', 'ReferringPhysicianAddress',
   'ReferringPhysicianTelephoneNumbers', 'PersonAddress', 'PersonTelephoneNumbers', 'ResponsibleOrganization',
-  'PatientInsurancePlanCodeSequence', 'MedicalAlerts', 'PatientComments', 'OtherPatientNames',
+  'PatientInsurancePlanCodeSequence', 'OtherPatientNames',
   'ClinicalTrialSubjectID', 'ClinicalTrialSubjectReadingID', 'IssuerOfAdmissionID', 'ServiceEpisodeID',
   'VerifyingOrganization', 'PerformedStationName', 'ScheduledStationName', 'RequestingService',
 ]);
