@@ -11,7 +11,7 @@ import { clientResponseHeaders, upstreamRequestHeaders } from '../proxy/proxy-he
 import type { UpstreamClient } from '../proxy/upstream-client.js';
 import { readInstanceIdentity } from './instance-identity.js';
 import { MultipartRelatedParser, type MultipartEvent, type PartHeaders } from './multipart-parser.js';
-import { PartFiles } from './part-files.js';
+import { PartFiles, type CapturedPart } from './part-files.js';
 import { readBounded } from './read-bounded.js';
 import type { ResearchIntake } from './research-intake.js';
 import { senderOf } from './sender.js';
@@ -231,6 +231,13 @@ async function forward(req: Request, target: DicomWebTarget, ctx: StowTapContext
   return { statusCode, headers, body: responseBody, early };
 }
 
+/**
+ * Instances handed to the research pipeline at once. Each holds one whole instance in memory, so memory stays
+ * independent of the study only while this is small; measured on this project's machine, more workers did not
+ * raise the ingest rate (the spool's fsyncs and the SQLite commit dominate), so one it is.
+ */
+const TAP_CONCURRENCY = 1;
+
 /** Hand every whole, stored instance to the research pipeline; never throws. */
 async function tapStored(parts: PartFiles, stored: StoredByUpstream, sender: { client?: string; address?: string }, ctx: StowTapContext): Promise<void> {
   if (stored.kind === 'none') {
@@ -239,20 +246,20 @@ async function tapStored(parts: PartFiles, stored: StoredByUpstream, sender: { c
     return;
   }
   const seen = new Set<string>();
-  for (const part of parts.captured) {
+  const one = async (part: CapturedPart): Promise<void> => {
     try {
       if (!part.complete) {
         ctx.metrics.tapInstances.inc({ outcome: 'incomplete' });
-        continue;
+        return;
       }
       let identity = readInstanceIdentity(await parts.head(part));
       if (!identity?.sopInstanceUID) identity = readInstanceIdentity(await parts.read(part));
       const uid = identity?.sopInstanceUID;
       if (!uid || (stored.kind === 'listed' && !stored.sopInstanceUIDs.has(uid))) {
         ctx.metrics.tapInstances.inc({ outcome: 'not-stored-upstream' });
-        continue;
+        return;
       }
-      if (seen.has(uid)) continue; // the same instance twice in one request: copy it once
+      if (seen.has(uid)) return; // the same instance twice in one request: copy it once
       seen.add(uid);
       const result = await ctx.research!.accept({ bytes: await parts.read(part) }, sender, 'tap');
       ctx.metrics.tapInstances.inc({ outcome: result.queued ? 'queued' : 'not-routed' });
@@ -260,5 +267,10 @@ async function tapStored(parts: PartFiles, stored: StoredByUpstream, sender: { c
       ctx.metrics.tapInstances.inc({ outcome: 'failed' });
       noteTapFailure(ctx, err, `part ${part.index + 1} could not be handed to the research pipeline`);
     }
-  }
+  };
+  const queue = [...parts.captured];
+  const workers = Array.from({ length: Math.min(TAP_CONCURRENCY, queue.length) }, async () => {
+    for (let part = queue.shift(); part; part = queue.shift()) await one(part);
+  });
+  await Promise.all(workers);
 }
