@@ -266,6 +266,8 @@ function drawEffusion(rng: Rng, chest: ChestState, fx: FindingEffects, taken: Oc
       const m = smoothstep(top - 0.02, top + 0.06, y);
       if (m <= 0) continue;
       fx.fill[k] = Math.max(fx.fill[k] as number, 0.95 * m);
+      // The fluid layer itself is thick (it pools posteriorly), not just lung that has lost its air.
+      fx.add[k] = (fx.add[k] as number) + 0.32 * m * lung;
       if (m >= 0.5 && lung >= 0.5) support.push(k);
     }
   }

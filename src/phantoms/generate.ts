@@ -13,7 +13,7 @@ import { derivedUid, digestHex, Rng } from './rng.js';
 import { assignSplits, SPLIT_SHARES, type Split } from './splits.js';
 
 /** Bump when the same seed and arguments would give different files. */
-export const GENERATOR_VERSION = '1.3.0';
+export const GENERATOR_VERSION = '1.4.0';
 
 export interface PhantomOptions {
   out: string;
