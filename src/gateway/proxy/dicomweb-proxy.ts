@@ -23,12 +23,19 @@ export async function relayRead(
     if (!res.writableFinished) abort.abort();
   };
   res.once('close', onClose);
-  const answer = await ctx.upstream.request({
-    method: req.method === 'HEAD' ? 'HEAD' : 'GET',
-    path: `${target.path}${target.query}`,
-    headers: upstreamRequestHeaders(req, { forwarded: ctx.forwardedHeaders, keepContentLength: false }),
-    signal: abort.signal,
-  });
+  let answer: Awaited<ReturnType<UpstreamClient['request']>>;
+  try {
+    answer = await ctx.upstream.request({
+      method: req.method === 'HEAD' ? 'HEAD' : 'GET',
+      path: `${target.path}${target.query}`,
+      headers: upstreamRequestHeaders(req, { forwarded: ctx.forwardedHeaders, keepContentLength: false }),
+      signal: abort.signal,
+    });
+  } catch (err) {
+    res.off('close', onClose);
+    if (abort.signal.aborted) return; // the client went away first: nobody to answer, and not the PACS's fault
+    throw err;
+  }
   res.writeHead(answer.statusCode, clientResponseHeaders(answer.headers));
   if (req.method === 'HEAD') {
     answer.body.resume();
