@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -29,6 +29,7 @@ export interface BuildOptions {
   only?: string;
   docs?: string;
   keepPhantoms: boolean;
+  reportOnly?: boolean;
 }
 
 export const FULL_PATIENTS = 700;
@@ -97,18 +98,69 @@ async function generatePhantoms(dir: string, patients: number, seed: number): Pr
   if (!existsSync(join(dir, 'labels.jsonl'))) throw new AnofairError('IO', `phantom generation wrote no labels.jsonl in ${dir}`);
 }
 
-async function checkPython(python: string): Promise<void> {
+/** Checks the interpreter and answers whether it sees a CUDA device. */
+async function checkPython(python: string): Promise<boolean> {
   if (!existsSync(python)) throw new AnofairError('CONFIG_INVALID', `python ${python} not found; install Debian's python3-torch python3-onnx python3-pydicom or set ANOFAIR_PYTHON`);
   const lines: string[] = [];
-  const code = await run(python, ['-c', 'import torch, onnx, pydicom, numpy'], process.env, (l) => lines.push(l));
+  const code = await run(python, ['-c', 'import torch, onnx, pydicom, numpy; print(torch.cuda.is_available())'], process.env, (l) => lines.push(l));
   if (code !== 0) {
     throw new AnofairError('CONFIG_INVALID', `${python} lacks torch, onnx, pydicom or numpy; on Debian: apt-get install python3-torch python3-onnx python3-pydicom python3-numpy`);
   }
+  return lines.includes('True');
+}
+
+/** On CPU the stages run as two single-threaded processes: on a shared machine two independent threads keep
+ * working where one two-thread process would wait at every barrier for its descheduled half. */
+export const CPU_STAGE_GROUPS = [
+  ['attributes', 'detector', 'diagnostic', 'reid'],
+  ['vae', 'diffusion'],
+];
+export const STAGES = CPU_STAGE_GROUPS.flat();
+
+function stageGroups(only: string | undefined, parallel: boolean): string[][] {
+  const wanted = only ? only.split(',').filter(Boolean) : STAGES;
+  const unknown = wanted.filter((s) => !STAGES.includes(s));
+  if (unknown.length) throw new AnofairError('CONFIG_INVALID', `unknown stage ${unknown.join(', ')}; the stages are ${STAGES.join(', ')}`);
+  if (!parallel) return [wanted];
+  return CPU_STAGE_GROUPS.map((g) => g.filter((s) => wanted.includes(s))).filter((g) => g.length > 0);
+}
+
+type Summary = { seconds?: number; stages?: Record<string, unknown> } & Record<string, unknown>;
+
+/** Folds the per-process summaries into build-summary.json, over the stages of an earlier build that a partial
+ * rebuild (--only) left in place. */
+export function mergeSummaries(out: string, parts: string[], seconds: number | undefined): void {
+  const previousPath = join(out, 'build-summary.json');
+  const merged: Summary = existsSync(previousPath) ? (JSON.parse(readFileSync(previousPath, 'utf8')) as Summary) : {};
+  merged.stages ??= {};
+  for (const part of parts) {
+    const path = join(out, part);
+    if (!existsSync(path)) continue;
+    const s = JSON.parse(readFileSync(path, 'utf8')) as Summary;
+    Object.assign(merged.stages!, s.stages ?? {});
+    for (const [k, v] of Object.entries(s)) if (k !== 'stages' && k !== 'seconds') merged[k] = v;
+    merged[`seconds_${part.replace(/^build-summary-|\.json$/g, '')}`] = s.seconds;
+    rmSync(path);
+  }
+  if (seconds !== undefined) merged.seconds = Math.round(seconds);
+  writeFileSync(join(out, 'build-summary.json'), `${JSON.stringify(merged, null, 2)}\n`);
 }
 
 export async function buildModels(options: BuildOptions): Promise<{ out: string; seconds: number }> {
   const started = Date.now();
-  await checkPython(options.python);
+  if (options.reportOnly) {
+    const out = resolve(options.out ?? join(REPO_ROOT, 'models', 'demo'));
+    const parts = existsSync(out) ? readdirSync(out).filter((f) => /^build-summary-.+\.json$/.test(f)) : [];
+    mergeSummaries(out, parts, undefined);
+    if (options.docs) writeFileSync(options.docs, renderModelsDoc(out, REPO_ROOT));
+    return { out, seconds: (Date.now() - started) / 1000 };
+  }
+  const cuda = await checkPython(options.python);
+  const onCpu = options.device === 'cpu' || (!cuda && options.device !== 'cuda');
+  const groups = stageGroups(options.only, onCpu);
+  if (options.data && !existsSync(join(resolve(options.data), 'labels.jsonl'))) {
+    throw new AnofairError('IO', `no labels.jsonl in ${resolve(options.data)}: not a phantom folder (make one with anofair phantoms --out DIR)`);
+  }
   const out = resolve(options.out ?? (options.smoke ? mkdtempSync(join(tmpdir(), 'anofair-models-smoke-')) : join(REPO_ROOT, 'models', 'demo')));
   mkdirSync(out, { recursive: true });
   let data = options.data ? resolve(options.data) : undefined;
@@ -119,15 +171,27 @@ export async function buildModels(options: BuildOptions): Promise<{ out: string;
     await generatePhantoms(data, options.patients ?? (options.smoke ? SMOKE_PATIENTS : FULL_PATIENTS), options.phantomSeed);
   }
   try {
-    const args = ['-m', 'anofair_models.build', '--data', data, '--out', out, '--seed', String(options.seed)];
-    if (options.smoke) args.push('--smoke');
-    if (options.device) args.push('--device', options.device);
-    if (options.only) args.push('--only', options.only);
-    if (options.docs) args.push('--report-dir', resolve(options.docs, '..'));
-    const env = { ...process.env, PYTHONPATH: join(REPO_ROOT, 'src', 'train', 'python'), PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' };
+    const env = {
+      ...process.env,
+      PYTHONPATH: join(REPO_ROOT, 'src', 'train', 'python'),
+      PYTHONUNBUFFERED: '1',
+      PYTHONDONTWRITEBYTECODE: '1',
+      ...(groups.length > 1 ? { ANOFAIR_TORCH_THREADS: '1', OMP_NUM_THREADS: '1' } : {}),
+    };
     const view = progressView();
-    const code = await run(options.python, args, env, (line) => view.line(line)).finally(() => view.stop());
-    if (code !== 0) throw new AnofairError('INTERNAL', `model building failed (exit ${code}); see the messages above`);
+    const parts = groups.map((_, k) => `build-summary-${k + 1}.json`);
+    const codes = await Promise.all(
+      groups.map((group, k) => {
+        const args = ['-m', 'anofair_models.build', '--data', data!, '--out', out, '--seed', String(options.seed), '--only', group.join(','), '--summary', parts[k]!];
+        if (options.smoke) args.push('--smoke');
+        if (options.device) args.push('--device', options.device);
+        if (options.docs) args.push('--report-dir', resolve(options.docs, '..'));
+        return run(options.python, args, env, (line) => view.line(line));
+      }),
+    ).finally(() => view.stop());
+    const failed = codes.filter((c) => c !== 0);
+    if (failed.length) throw new AnofairError('INTERNAL', `model building failed (exit ${failed.join(', ')}); see the messages above`);
+    mergeSummaries(out, parts, (Date.now() - started) / 1000);
     if (options.docs) writeFileSync(options.docs, renderModelsDoc(out, REPO_ROOT));
   } finally {
     if (phantomDir && !options.keepPhantoms) rmSync(phantomDir, { recursive: true, force: true });
@@ -150,16 +214,17 @@ export async function main(argv: string[]): Promise<number> {
     .option('--only <stages>', 'comma-separated: detector,attributes,diagnostic,reid,vae,diffusion')
     .option('--docs <file>', 'write the models report (markdown) here; default docs/MODELS.md for a full build into models/demo')
     .option('--keep-phantoms', 'keep the generated phantom folder', false)
+    .option('--report-only', 'train nothing: fold partial build summaries into build-summary.json and rewrite the docs', false)
     .exitOverride();
   try {
     program.parse(argv);
   } catch (err) {
     return (err as { exitCode?: number }).exitCode ?? 2;
   }
-  const o = program.opts<{ smoke: boolean; out?: string; data?: string; patients?: number; phantomSeed: number; seed: number; python: string; device?: string; only?: string; docs?: string; keepPhantoms: boolean }>();
+  const o = program.opts<{ smoke: boolean; out?: string; data?: string; patients?: number; phantomSeed: number; seed: number; python: string; device?: string; only?: string; docs?: string; keepPhantoms: boolean; reportOnly: boolean }>();
   const fullDemo = !o.smoke && !o.out && !o.only;
   try {
-    const result = await buildModels({ ...o, docs: o.docs ?? (fullDemo ? join(REPO_ROOT, 'docs', 'MODELS.md') : undefined) });
+    const result = await buildModels({ ...o, docs: o.docs ?? (fullDemo || o.reportOnly ? join(REPO_ROOT, 'docs', 'MODELS.md') : undefined) });
     process.stderr.write(`models written to ${result.out} in ${(result.seconds / 60).toFixed(1)} min\n`);
     return 0;
   } catch (err) {

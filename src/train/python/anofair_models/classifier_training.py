@@ -124,8 +124,8 @@ def train_reid(data: PhantomSet, device: torch.device, steps: int, batch: int, s
     model = SiameseReid().to(device)
     by = _patients(data)
     multi = [v for v in by.values() if len(v) >= 2]
-    if not multi:
-        raise ValueError("re-identification needs patients with at least two images in the training split")
+    if not multi or len(by) < 2:
+        raise ValueError("re-identification needs at least two patients, some with two images, in the training split")
 
     def step(_: int) -> torch.Tensor:
         half = batch // 2
@@ -152,7 +152,9 @@ def reid_pairs(data: PhantomSet, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Every same-patient pair of the split, and as many different-patient pairs drawn at random (seeded)."""
     rng = np.random.default_rng(seed)
     pos = [(i, j) for v in _patients(data).values() for k, i in enumerate(v) for j in v[k + 1 :]]
-    neg = []
+    neg: list[tuple[int, int]] = []
+    if len(_patients(data)) < 2:  # a tiny (smoke) split of one patient has no different-patient pair
+        pos = []
     while len(neg) < len(pos):
         i, j = (int(v) for v in rng.integers(0, len(data), 2))
         if data.records[i].patient_id != data.records[j].patient_id:
