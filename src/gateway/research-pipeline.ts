@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import type { Router } from 'express';
 import { Registry } from 'prom-client';
 import { deidentify as deidentifyInstance } from '../anonymizer/deidentify.js';
-import type { PseudonymKey } from '../anonymizer/deid-types.js';
 import { keyedDigest } from '../anonymizer/pseudonyms/keyed-hash.js';
 import { firstString } from '../dicom/dataset.js';
 import { readPart10 } from '../dicom/part10.js';
@@ -29,7 +28,7 @@ export interface ResearchPipelineOptions {
   rules: RuleSet;
   destinations: Readonly<Record<string, DestinationConfig>>;
   /** The pseudonymisation key and site tables for de-identification. */
-  deid: { key: PseudonymKey; subjectLookup?: ReadonlyMap<string, string>; dateShiftDays?: { min: number; max: number } };
+  deid: Omit<DeidSettings, 'deidentify'>;
   retry?: RetryPolicy;
   /** Stable id of this node (leases); default: the host name. */
   nodeId?: string;

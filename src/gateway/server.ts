@@ -122,6 +122,8 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
             key,
             subjectLookup: settings.subjectLookup ? loadSubjectLookup(settings.subjectLookup) : undefined,
             dateShiftDays: settings.dateShiftDays,
+            cleaningPolicy: settings.cleaningPolicy,
+            burnedInPresumption: settings.burnedInPresumption,
           },
           retry: config.forwarding.retry,
           nodeId: config.forwarding.nodeId,

@@ -10,6 +10,9 @@ export interface DeidSettings {
   key: PseudonymKey;
   subjectLookup?: ReadonlyMap<string, string>;
   dateShiftDays?: { min: number; max: number };
+  /** Site-wide de-identification settings (deidentification: in the configuration). */
+  cleaningPolicy?: DeidentifyOptions['cleaningPolicy'];
+  burnedInPresumption?: DeidentifyOptions['burnedInPresumption'];
   /** The de-identification engine (src/anonymizer/deidentify.ts); a parameter so the pipeline is wired in one place. */
   deidentify: (file: DicomFile, options: DeidentifyOptions) => DeidOutcome;
 }
@@ -20,6 +23,8 @@ export function deidOptionsFor(job: ForwardJob, settings: DeidSettings, explain 
     key: settings.key,
     subjectLookup: settings.subjectLookup,
     dateShiftDays: settings.dateShiftDays,
+    cleaningPolicy: settings.cleaningPolicy,
+    burnedInPresumption: settings.burnedInPresumption,
     pixelCleaning: job.pixels === 'none' ? 'none' : 'applied',
     configHash: job.ruleSetHash,
     explain,

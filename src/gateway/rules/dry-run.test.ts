@@ -53,4 +53,11 @@ rules:
     assert.equal(dryRun(hand, rules, deid).decidedBy, 'rest');
     assert.equal(dryRun(hand, rules, deid, { client: 'ct-export' }).decidedBy, 'from-ct-export');
   });
+
+  it('applies the site-wide burned-in presumption from the de-identification settings', () => {
+    const ot = syntheticInstance({ overrides: { Modality: 'OT', BurnedInAnnotation: '' } });
+    assert.equal(dryRun(ot, rules, deid).forwards[0]!.outcome, 'quarantined', 'OT without Burned In Annotation is presumed to carry text');
+    const narrowed = { ...deid, burnedInPresumption: { modalities: [], sopClassPrefixes: [] } };
+    assert.equal(dryRun(ot, rules, narrowed).forwards[0]!.outcome, 'released', 'a site may narrow the presumption');
+  });
 });
