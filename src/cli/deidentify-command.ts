@@ -87,8 +87,8 @@ export function registerDeidentifyCommand(program: Command): void {
   program
     .command('deidentify')
     .description(
-      'De-identify DICOM files per PS3.15 2026c Annex E (Basic Profile and options), with keyed pseudonyms.\n' +
-        'Each output is written at the same relative path under --out. Instances whose pixels may show\n' +
+      'De-identify DICOM files per PS3.15 2026c Annex E (Basic Profile and options), with keyed pseudonyms. ' +
+        'Each output is written at the same relative path under --out. Instances whose pixels may show ' +
         'identifying text are quarantined, not written. Exits 1 if any input failed or was quarantined.',
     )
     .argument('<inputs...>', 'DICOM files or directories (searched recursively)')

@@ -5,7 +5,7 @@ import { AnofairError } from '../errors/anofair-error.js';
 export function registerKeygenCommand(program: Command): void {
   program
     .command('keygen')
-    .description('Create a new random pseudonymisation key file (32 bytes, base64, mode 0600). Keep it secret and backed up:\nthe same key gives the same pseudonyms, UIDs and date shifts in every run.')
+    .description('Create a new random pseudonymisation key file (32 bytes, base64, mode 0600). Keep it secret and backed up: the same key gives the same pseudonyms, UIDs and date shifts in every run.')
     .requiredOption('--out <file>', 'key file to create (never overwritten)')
     .action((flags: { out: string }) => {
       try {

@@ -11,8 +11,8 @@ const SUBCOMMANDS: Array<(program: Command) => void> = [registerDeidentifyComman
 export function buildProgram(): Command {
   const program = new Command('anofair')
     .description(
-      'AnoFAIR Gateway: a DICOMweb gateway between a clinical PACS and research archives, with PS3.15\n' +
-        'de-identification (keyed pseudonyms, UIDs and date shifts) and CXR-AnoFAIR pixel anonymization.',
+      'AnoFAIR Gateway: a DICOMweb gateway between a clinical PACS and research archives, with PS3.15 ' +
+        'de-identification (keyed pseudonyms, UIDs and date shifts). Pixel anonymization of chest radiographs (CXR-AnoFAIR) is being built.',
     )
     .version(process.env.npm_package_version ?? '0.1.0')
     .showHelpAfterError('(run with --help for usage)')

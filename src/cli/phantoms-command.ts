@@ -16,7 +16,7 @@ export function registerPhantomsCommand(program: Command): void {
   program
     .command('phantoms')
     .description(
-      'Generate a deterministic synthetic chest radiograph dataset (DICOM CR/DX with planted PHI, burned-in text,\n' +
+      'Generate a deterministic synthetic chest radiograph dataset (DICOM CR/DX with planted PHI, burned-in text, ' +
         'findings with boxes, labels.jsonl and dataset.json). Same seed and arguments give byte-identical files.',
     )
     .requiredOption('--out <dir>', 'output directory (created; must be empty unless --force)')

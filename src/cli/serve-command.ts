@@ -26,9 +26,9 @@ export function registerServeCommand(program: Command): void {
   program
     .command('serve')
     .description(
-      'Run the gateway: a DICOMweb proxy (QIDO-RS, WADO-RS, STOW-RS) in front of the clinical PACS that copies the\n' +
-        'instances the routing rules select, de-identified, to research archives. Without --config it runs on\n' +
-        'embedded defaults (PACS http://127.0.0.1:8042/dicom-web, archive "research" http://127.0.0.1:8043/dicom-web,\n' +
+      'Run the gateway: a DICOMweb proxy (QIDO-RS, WADO-RS, STOW-RS) in front of the clinical PACS that copies the ' +
+        'instances the routing rules select, de-identified, to research archives. Without --config it runs on ' +
+        'embedded defaults (PACS http://127.0.0.1:8042/dicom-web, archive "research" http://127.0.0.1:8043/dicom-web, ' +
         'state under ./anofair-data, the shipped routing rules) and prints what it proxies to.',
     )
     .option('--config <file>', 'YAML configuration (every key: config/anofair.example.yaml)')
