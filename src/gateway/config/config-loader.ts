@@ -1,11 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import type { z } from 'zod';
 import { AnofairError } from '../../errors/anofair-error.js';
-import { closest, didYouMean } from '../rules/did-you-mean.js';
-import { LocatedYaml, type Location } from '../rules/yaml-locations.js';
+import {
+  formatProblem,
+  keysAllowedBySchema,
+  locateProblems,
+  problemsFromIssues,
+  problemsReport,
+  syntaxProblems,
+  type ConfigProblem,
+  type KeyVocabulary,
+} from './config-problems.js';
 import { EMBEDDED_DEFAULTS } from './default-config.js';
 import { gatewayConfigSchema, RENAMED_KEYS, type GatewayConfig } from './config-schema.js';
+import { LocatedYaml } from './yaml-locations.js';
 
 /** Values from command-line flags; they replace the file's values before validation. */
 export interface ConfigOverrides {
@@ -24,96 +32,17 @@ export interface LoadedConfig {
   source: string;
 }
 
-interface Problem {
-  path: Array<string | number>;
-  key?: string;
-  message: string;
-  hint?: string;
-  location?: Location;
-}
+const vocabulary: KeyVocabulary = {
+  allowedKeys: (path) => keysAllowedBySchema(gatewayConfigSchema, path),
+  renamedKeys: RENAMED_KEYS,
+  // The habits this file knows are top-level keys (port, pacsUrl, ...).
+  renameFits: (_target, path) => path.length === 0,
+  exactRenameFirst: true,
+};
 
-type Shape = { shape: Record<string, z.ZodType> };
-
-/** The keys allowed in the object at `path`, read from the schema itself (so hints never name a stale key). */
-function allowedKeys(path: ReadonlyArray<string | number>): string[] {
-  let schema: unknown = gatewayConfigSchema;
-  for (const p of path) {
-    schema = unwrap(schema);
-    if (typeof p === 'number') return [];
-    const s = schema as Partial<Shape> & { _zod?: { def?: { type?: string; valueType?: unknown } } };
-    if (s._zod?.def?.type === 'record') {
-      schema = s._zod.def.valueType;
-      continue;
-    }
-    if (!s.shape || !(p in s.shape)) return [];
-    schema = s.shape[p];
-  }
-  const s = unwrap(schema) as Partial<Shape>;
-  return s.shape ? Object.keys(s.shape) : [];
-}
-
-function unwrap(schema: unknown): unknown {
-  let s = schema as { _zod?: { def?: { type?: string; innerType?: unknown } } };
-  while (s?._zod?.def && ['default', 'optional', 'nullable', 'prefault', 'readonly'].includes(s._zod.def.type ?? '')) {
-    s = s._zod.def.innerType as typeof s;
-  }
-  return s;
-}
-
-function hintForKey(key: string, path: ReadonlyArray<string | number>): string | undefined {
-  const allowed = allowedKeys(path);
-  if (path.length === 0 && RENAMED_KEYS[key] !== undefined) return `use ${RENAMED_KEYS[key]}`;
-  const typo = didYouMean(key, allowed);
-  if (typo) return typo;
-  const habit = RENAMED_KEYS[key] !== undefined ? key : closest(key, Object.keys(RENAMED_KEYS));
-  if (habit !== undefined && path.length === 0) return `use ${RENAMED_KEYS[habit]}`;
-  return allowed.length > 0 ? `allowed here: ${allowed.join(', ')}` : undefined;
-}
-
-function toProblems(issues: readonly z.core.$ZodIssue[]): Problem[] {
-  const problems: Problem[] = [];
-  for (const issue of issues) {
-    const path = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) problems.push({ path, key, message: `unknown key "${key}"`, hint: hintForKey(key, path) });
-    } else if (issue.code === 'invalid_type' && issue.input === undefined && path.length > 0) {
-      const key = String(path[path.length - 1]);
-      problems.push({ path: path.slice(0, -1), key, message: `the required key "${key}" is missing` });
-    } else if (issue.code === 'invalid_key') {
-      const inner = issue.issues[0]?.message;
-      problems.push({ path, message: `the name "${String(path[path.length - 1])}" is not allowed${inner ? `: ${inner}` : ''}` });
-    } else if (issue.code === 'invalid_value' && issue.values.every((v) => typeof v === 'string')) {
-      const got = issue.input;
-      problems.push({
-        path,
-        message: `"${String(got)}" is not one of: ${issue.values.join(', ')}`,
-        hint: typeof got === 'string' ? didYouMean(got, issue.values as string[]) : undefined,
-      });
-    } else {
-      problems.push({ path, message: issue.message });
-    }
-  }
-  return problems;
-}
-
-function formatPath(path: ReadonlyArray<string | number>, key?: string): string {
-  let out = '';
-  for (const p of [...path, ...(key === undefined ? [] : [key])]) out += typeof p === 'number' ? `[${p}]` : out ? `.${p}` : p;
-  return out || '(top level)';
-}
-
-export function formatProblem(source: string, p: Problem): string {
-  const where = p.location ? `${source}:${p.location.line}:${p.location.column}` : source;
-  return `${where} ${formatPath(p.path, p.key)}: ${p.message}${p.hint ? ` (hint: ${p.hint})` : ''}`;
-}
-
-function fail(source: string, problems: Problem[]): never {
-  const lines = problems.map((p) => `  ${formatProblem(source, p)}`);
-  throw new AnofairError(
-    'CONFIG_INVALID',
-    `${source}: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the configuration:\n${lines.join('\n')}`,
-    { problems: problems.map((p) => formatProblem(source, p)) },
-  );
+function fail(source: string, problems: ConfigProblem[]): never {
+  const lines = problems.map((p) => formatProblem(source, p));
+  throw new AnofairError('CONFIG_INVALID', problemsReport(source, 'configuration', lines), { problems: lines });
 }
 
 function deepFreeze<T>(value: T): T {
@@ -172,18 +101,15 @@ function resolvePaths(config: GatewayConfig, base: string): GatewayConfig {
 export function parseConfig(text: string, options: { source?: string; baseDir?: string; overrides?: ConfigOverrides } = {}): Readonly<GatewayConfig> {
   const source = options.source ?? 'configuration';
   const yaml = new LocatedYaml(text);
-  const syntax = yaml.syntaxErrors();
-  if (syntax.length > 0) fail(source, syntax.map((e) => ({ path: [], message: `YAML syntax: ${e.message}`, location: e.location })));
+  const syntax = syntaxProblems(yaml);
+  if (syntax.length > 0) fail(source, syntax);
   const data = yaml.doc.toJS() as unknown;
   if (data !== null && data !== undefined && !isPlainObject(data)) {
     fail(source, [{ path: [], message: 'the configuration must be a mapping of keys (server:, upstream:, ...)' }]);
   }
   const raw = applyOverrides((data as Record<string, unknown> | null) ?? {}, options.overrides ?? {});
   const parsed = gatewayConfigSchema.safeParse(raw, { reportInput: true });
-  if (!parsed.success) {
-    const problems = toProblems(parsed.error.issues).map((p) => ({ ...p, location: yaml.locate(p.path, p.key) }));
-    fail(source, problems);
-  }
+  if (!parsed.success) fail(source, locateProblems(yaml, problemsFromIssues(parsed.error.issues, vocabulary)));
   return deepFreeze(resolvePaths(parsed.data, options.baseDir ?? process.cwd()));
 }
 

@@ -1,7 +1,7 @@
 import dcmjs from 'dcmjs';
 import type { DicomDataset, DicomFile, Tag } from '../../dicom/dataset.js';
 import { formatTag } from '../../dicom/dataset.js';
-import { didYouMean } from './did-you-mean.js';
+import { didYouMean } from '../config/did-you-mean.js';
 
 const { DicomMetaDictionary } = dcmjs.data;
 

@@ -1,6 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import { AttributePathError, resolveAttributePath, type AttributePath } from './attribute-path.js';
-import { didYouMean } from './did-you-mean.js';
+import { didYouMean } from '../config/did-you-mean.js';
 import type { AttributeTest, Condition, Rule, RuleAction } from './rule-types.js';
 import { ATTRIBUTE_OPERATORS, COMBINATOR_KEYS, SENDER_KEYS, type RawCondition, type RawRule } from './rules-schema.js';
 
