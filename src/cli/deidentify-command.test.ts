@@ -71,4 +71,16 @@ describe('anofair deidentify', () => {
     assert.match(noKey.stderr, /DEID_KEY_MISSING: no pseudonymisation key/);
     assert.ok(!existsSync(join(work, 'y')) || readdirSync(join(work, 'y')).length === 0);
   });
+
+  it('points at a bad key in the configuration\'s deidentification: section by file, line, column and key path, with a hint', () => {
+    const config = join(work, 'bad-deid.yaml');
+    writeFileSync(config, 'server:\n  port: 8080\ndeidentification:\n  options: [retain-uids]\n  dateShiftDay: { min: -10, max: 10 }\n');
+    const result = anofair(['deidentify', fixtures, '--out', join(work, 'z'), '--config', config], { ANOFAIR_DEID_KEY: KEY });
+    assert.equal(result.status, 2);
+    assert.equal(
+      result.stderr,
+      `anofair: CONFIG_INVALID: ${config}:5:3 deidentification.dateShiftDay: unknown key "dateShiftDay" (hint: did you mean "dateShiftDays"?)\n`,
+    );
+    assert.ok(!existsSync(join(work, 'z')) || readdirSync(join(work, 'z')).length === 0);
+  });
 });
