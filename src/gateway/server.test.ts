@@ -8,20 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { FIXTURE_UIDS, fixture } from '../../test/harness/fixtures.js';
 import { startStack, type Stack } from '../../test/harness/gateway-stack.js';
 import { instanceFile, lookupInstance, orthancJson, startOrthanc, uploadInstance, type OrthancServer } from '../../test/harness/orthanc.js';
+import { waitFor } from '../../test/support/wait-for.js';
 
 const CHEST_CR = 'pydicom-data/RG1_J2KI.dcm';
 const CT = 'pydicom/CT_small.dcm';
 const MR = 'pydicom/MR_small.dcm';
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /**
  * The issue's "done when": with two real Orthanc servers and the shipped routing rules, a study sent through
@@ -67,7 +59,7 @@ describe('the gateway between a clinical PACS and a research archive (shipped ru
     const [id] = await waitFor('the chest radiograph in the archive', async () => {
       const list = await orthancJson<string[]>(stack.archive!, '/instances');
       return list.length > 0 ? list : undefined;
-    });
+    }, 30_000);
     const tags = await orthancJson<Record<string, string>>(stack.archive!, `/instances/${id}/simplified-tags`);
     assert.equal(tags.Modality, 'CR');
     assert.equal(tags.PatientIdentityRemoved, 'YES');

@@ -5,6 +5,7 @@ import { destinationSchema } from '../../src/gateway/forwarding/destination.js';
 import { retryPolicySchema, type RetryPolicy } from '../../src/gateway/forwarding/retry-policy.js';
 import { ResearchPipeline, type ResearchPipelineOptions } from '../../src/gateway/research-pipeline.js';
 import { loadRules } from '../../src/gateway/rules/rules-loader.js';
+import { waitFor } from './wait-for.js';
 
 /** Shared set-up for research pipeline tests: a temporary data folder, a test key, fast retries. */
 
@@ -50,21 +51,6 @@ export async function makePipeline(options: KitOptions): Promise<{ pipeline: Res
   };
 }
 
-/** Poll until `check` returns a truthy value (or throw with `what` after the timeout). */
-export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 20_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 /** Resolves when nothing is pending or in flight. */
 export async function drained(pipeline: ResearchPipeline, timeoutMs = 20_000): Promise<void> {
@@ -81,3 +67,5 @@ export async function drained(pipeline: ResearchPipeline, timeoutMs = 20_000): P
 export async function spoolFiles(dataDir: string): Promise<string[]> {
   return (await readdir(join(dataDir, 'spool'))).filter((n) => n.endsWith('.dcm'));
 }
+
+export { waitFor };

@@ -5,6 +5,7 @@ import { FIXTURE_UIDS, fixture } from '../../../test/harness/fixtures.js';
 import { FORWARD_EVERYTHING_RULES, startStack, type Stack } from '../../../test/harness/gateway-stack.js';
 import { instanceFile, lookupInstance, orthancJson } from '../../../test/harness/orthanc.js';
 import { multipartBody, newTestBoundary, stowContentType, type BodyPart } from '../../../test/harness/stow-body.js';
+import { waitFor } from '../../../test/support/wait-for.js';
 
 /**
  * Clinical STOW-RS through the gateway (PS3.18 10.5) with the research tap: the PACS stores exactly what was
@@ -35,15 +36,6 @@ function referenced(answer: ReturnType<Awaited<ReturnType<typeof stow>>['json']>
   return (answer['00081199']?.Value ?? []).map((item) => String(item['00081155']?.Value?.[0]));
 }
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function archiveInstances(stack: Stack): Promise<string[]> {
   return orthancJson<string[]>(stack.archive!, '/instances');
