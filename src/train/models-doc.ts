@@ -4,7 +4,7 @@ import { readModelManifest, type ModelManifest } from './model-manifest.js';
 
 /** docs/MODELS.md, generated from the manifests a build wrote, so the numbers in the docs are the shipped ones. */
 
-export const TARGETS = { detectorMap50: 0.8, reidAuc: 0.9, attributeAuc: 0.9, diagnosticAuc: 0.9 } as const;
+export const TARGETS = { detectorMap50: 0.8, reidAuc: 0.9, attributeAuc: 0.9, diagnosticAuc: 0.9, imbalanceTolerance: 0.15 } as const;
 
 type Json = Record<string, unknown>;
 
@@ -47,8 +47,23 @@ export function renderModelsDoc(outDir: string, repoRoot: string): string {
   lines.push('```sh', 'nice -n 19 npm run models:build            # full build into models/demo, rewrites this file', 'npm run models:build -- --smoke             # a few steps per model into a temp folder (CI)', '```', '');
   lines.push(`Needs Debian's \`python3-torch\`, \`python3-onnx\`, \`python3-pydicom\` (\`/usr/bin/python3\`, or \`ANOFAIR_PYTHON\`); uses CUDA when`);
   lines.push('present (`--device cpu` to force). Seeds: phantoms `--phantom-seed`, training `--seed` (each stage derives its own).', '');
-  lines.push(`Last full build: ${num(get(summary, 'seconds'), 0)} s of Python on \`${String(get(summary, 'device') ?? 'n/a')}\` (torch ${String(get(det?.training, 'torch') ?? 'n/a')}), ` +
+  const seconds = get(summary, 'seconds');
+  lines.push(`Last full build: ${typeof seconds === 'number' ? `${(seconds / 60).toFixed(0)} minutes, ` : ''}PyTorch on \`${String(get(summary, 'device') ?? 'n/a')}\` (torch ${String(get(det?.training, 'torch') ?? 'n/a')}), ` +
     `data: ${JSON.stringify(get(data, 'images'))} images of ${JSON.stringify(get(data, 'patients'))} patients; training-split ratios ${JSON.stringify(get(data, 'train_ratios'))}.`, '');
+  if (typeof summary.note === 'string') lines.push(summary.note, '');
+  lines.push('Training time per stage in that build (wall seconds of the stage\'s training loop, as recorded in the manifests):', '');
+  lines.push('| stage | steps x batch | seconds | threads/device |', '| --- | --- | --- | --- |');
+  const stageRow = (label: string, t: unknown): void => {
+    if (!t) return;
+    lines.push(`| ${label} | ${String(get(t, 'steps'))} x ${String(get(t, 'batch') ?? get(t, 'batch_pairs'))} | ${num(get(t, 'seconds'), 0)} | ${String(get(t, 'device') ?? '')} |`);
+  };
+  stageRow('detector', det?.training);
+  stageRow('attributes', attr?.training);
+  stageRow('diagnostic', diag?.training);
+  stageRow('reid', reid?.training);
+  stageRow('vae', get(inp?.training, 'vae'));
+  stageRow('diffusion (text encoder + UNet)', get(inp?.training, 'diffusion'));
+  lines.push('');
   lines.push('## Held-out metrics against the targets', '');
   lines.push('| model | metric | test value | target | |', '| --- | --- | --- | --- | --- |');
   row('detector', 'mAP@0.5 (7 classes)', get(det?.metrics, 'test', 'mAP50'), TARGETS.detectorMap50);
@@ -56,6 +71,13 @@ export function renderModelsDoc(outDir: string, repoRoot: string): string {
   row('attributes', 'AUC sex', get(attr?.metrics, 'test', 'sex', 'auc'), TARGETS.attributeAuc);
   row('attributes', 'AUC age group', get(attr?.metrics, 'test', 'age_group', 'auc'), TARGETS.attributeAuc);
   for (const name of diag?.classes ?? []) row('diagnostic', `AUC ${name}`, get(diag?.metrics, 'test', 'per_finding', name, 'auc'), TARGETS.diagnosticAuc);
+  for (const [attrKey, label] of [['male', 'male'], ['age>=60', 'aged >= 60']] as const) {
+    const judged = get(inp?.metrics, 'anofair_masks', 'judged_ratio', attrKey);
+    const train = get(inp?.metrics, 'train_ratio', attrKey);
+    const ok = typeof judged === 'number' && typeof train === 'number' && Math.abs(judged - train) <= TARGETS.imbalanceTolerance;
+    lines.push(`| inpaint | share of inpainted images judged ${label} | ${num(judged, 2)} | training share ${num(train, 2)} +- ${TARGETS.imbalanceTolerance} | ${ok ? 'met' : '**missed**'} |`);
+    if (!ok) missed.push(`inpaint: share judged ${label} ${num(judged, 2)}, training share ${num(train, 2)} (the generated images should carry the data's imbalance)`);
+  }
   lines.push('');
 
   if (det) {
@@ -84,7 +106,9 @@ export function renderModelsDoc(outDir: string, repoRoot: string): string {
   }
   if (reid) {
     lines.push('## reid', '', reid.description, '');
-    lines.push(`Test: ${String(get(reid.metrics, 'test', 'pairs'))} pairs (${String(get(reid.metrics, 'test', 'positive_pairs'))} same-patient), ROC-AUC ${num(get(reid.metrics, 'test', 'auc'))}, 95% bootstrap CI ${JSON.stringify(get(reid.metrics, 'test', 'auc_ci95'))}.`, '');
+    const ci = get(reid.metrics, 'test', 'auc_ci95');
+    const ciText = Array.isArray(ci) ? `[${ci.map((v) => num(v)).join(', ')}]` : 'n/a';
+    lines.push(`Test: ${String(get(reid.metrics, 'test', 'pairs'))} pairs (${String(get(reid.metrics, 'test', 'positive_pairs'))} same-patient), ROC-AUC ${num(get(reid.metrics, 'test', 'auc'))}, 95% bootstrap CI ${ciText}.`, '');
   }
   if (attr) lines.push('## attributes', '', attr.description, '', `Test AUC sex ${num(get(attr.metrics, 'test', 'sex', 'auc'))}, age group ${num(get(attr.metrics, 'test', 'age_group', 'auc'))}.`, '');
   if (diag) lines.push('## diagnostic', '', diag.description, '', `Test AUC mean ${num(get(diag.metrics, 'test', 'mean_auc'))}, min ${num(get(diag.metrics, 'test', 'min_auc'))}.`, '');
@@ -94,5 +118,6 @@ export function renderModelsDoc(outDir: string, repoRoot: string): string {
   lines.push('## Targets missed', '');
   lines.push(missed.length ? missed.map((m) => `- ${m}`).join('\n') : 'None: every target above is met.');
   lines.push('');
+  if (typeof summary.findings === 'string') lines.push('## What the numbers say, and what is left', '', summary.findings, '');
   return lines.join('\n');
 }

@@ -33,8 +33,8 @@ STAGES = ["detector", "attributes", "diagnostic", "reid", "vae", "diffusion"]  #
 FULL = {
     "detector": {"steps": 900, "batch": 16},
     "attributes": {"steps": 400, "batch": 32},
-    "diagnostic": {"steps": 800, "batch": 32},
-    "reid": {"steps": 600, "batch": 32},
+    "diagnostic": {"steps": 1200, "batch": 32},
+    "reid": {"steps": 1200, "batch": 32},
     "vae": {"steps": 300, "batch": 16},
     "diffusion": {"steps": 300, "batch": 16},
     "inpaint_eval_images": 48,

@@ -87,6 +87,7 @@ def train_diagnostic(data: PhantomSet, device: torch.device, steps: int, batch: 
     rng = np.random.default_rng(seed)
     model = DiagnosticClassifier().to(device)
     y = torch.from_numpy(data.labels("findings"))
+    # Positive weights balance each finding's rare positives against its negatives (prevalence ~13% here).
     prevalence = y.mean(0).clamp(0.02, 0.98)
     pos_weight = ((1 - prevalence) / prevalence).clamp(max=8.0).to(device)
 

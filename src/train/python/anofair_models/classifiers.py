@@ -13,21 +13,17 @@ from .layers import ConvBnAct, Stage
 class Backbone(nn.Module):
     """A scaled-down ResNet: optional input pooling, a stride-2 stem, four stride-2 stages, global average pool."""
 
-    def __init__(self, in_channels: int = 1, widths: tuple[int, ...] = (16, 32, 64, 96, 128), depths: tuple[int, ...] = (1, 1, 1, 1), input_pool: int = 2, max_pool: bool = False):
+    def __init__(self, in_channels: int = 1, widths: tuple[int, ...] = (16, 32, 64, 96, 128), depths: tuple[int, ...] = (1, 1, 1, 1), input_pool: int = 2):
         super().__init__()
         self.input_pool = input_pool
-        self.max_pool = max_pool
         self.stem = ConvBnAct(in_channels, widths[0], 5, 2)
         self.stages = nn.Sequential(*[Stage(widths[i], widths[i + 1], depths[i]) for i in range(len(depths))])
-        self.out_channels = widths[len(depths)] * (2 if max_pool else 1)
+        self.out_channels = widths[len(depths)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_pool > 1:
             x = F.avg_pool2d(x, self.input_pool)
-        f = self.stages(self.stem(x))
-        if self.max_pool:  # a small lesion survives a max where an average over the image would dilute it
-            return torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
-        return f.mean(dim=(2, 3))
+        return self.stages(self.stem(x)).mean(dim=(2, 3))
 
 
 class AttributeClassifier(nn.Module):
@@ -54,7 +50,7 @@ class DiagnosticClassifier(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.backbone = Backbone(input_pool=1, widths=(16, 24, 48, 96, 128), depths=(1, 1, 2, 1), max_pool=True)
+        self.backbone = Backbone(input_pool=1, widths=(16, 24, 48, 96, 128), depths=(1, 1, 2, 1))
         self.head = nn.Linear(self.backbone.out_channels, len(FINDINGS))
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:

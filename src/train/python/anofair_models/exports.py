@@ -15,7 +15,7 @@ from .dataset import DETECTOR_CLASSES, FINDING_NAMES, IMAGE_SIZE, NORMALISATION_
 from .detector import STRIDES, Detector
 from .diffusion import scheduler_config
 from .manifest import environment, write_manifest
-from .onnx_export import describe_io, export, record_check, sine_input, values_input
+from .onnx_export import declare_output_shape, describe_io, export, record_check, sine_input, values_input
 from .text_encoder import TextEncoder
 from .tokenizer import BOS_ID, EOS_ID, MAX_LENGTH, NEGATIVE_PROMPT, PAD_ID, Tokenizer
 from .unet import UNet
@@ -68,6 +68,8 @@ def detector(ctx: Context, model: Detector, info: dict[str, Any], metrics: dict[
     comp = _component(folder, "model.onnx", model, [sine_input("images", [1, 3, IMAGE_SIZE, IMAGE_SIZE])], ["output0"],
                       {"images": {0: "batch"}, "output0": {0: "batch"}})
     n = sum((IMAGE_SIZE // s) ** 2 for s in STRIDES)
+    declare_output_shape(folder / "model.onnx", "output0", ["batch", 4 + len(DETECTOR_CLASSES), n])
+    comp["inputs"], comp["outputs"] = describe_io(folder / "model.onnx")
     write_manifest(folder, {
         "name": "detector",
         "format": "ultralytics-yolov8-onnx",

@@ -110,3 +110,22 @@ def sine_input(name: str, shape: list[int], a: float = 0.5, b: float = 0.45, fre
 
 def values_input(name: str, dtype: str, shape: list[int], values: list[float] | list[int]) -> dict[str, Any]:
     return {"name": name, "dtype": dtype, "shape": shape, "fill": {"kind": "values", "values": list(values)}}
+
+
+def declare_output_shape(path: Path, name: str, dims: list[int | str]) -> None:
+    """Write fixed sizes into an output's declared shape where the exporter left symbolic names (ultralytics
+    exports declare output0 as [batch, 4 + nc, anchors] with numbers)."""
+    model = onnx.load(str(path))
+    for out in model.graph.output:
+        if out.name != name:
+            continue
+        shape = out.type.tensor_type.shape
+        for d, want in zip(shape.dim, dims):
+            if isinstance(want, int):
+                d.Clear()
+                d.dim_value = want
+            else:
+                d.Clear()
+                d.dim_param = want
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
