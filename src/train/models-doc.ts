@@ -45,7 +45,7 @@ export function renderModelsDoc(outDir: string, repoRoot: string): string {
   lines.push('synthetic world, not clinical performance.', '');
   lines.push('## Rebuild', '');
   lines.push('```sh', 'nice -n 19 npm run models:build            # full build into models/demo, rewrites this file', 'npm run models:build -- --smoke             # a few steps per model into a temp folder (CI)', '```', '');
-  lines.push(`Needs Debian's \`python3-torch\`, \`python3-onnx\`, \`python3-pydicom\` (\`/usr/bin/python3\`, or \`ANOFAIR_PYTHON\`); uses CUDA when`);
+  lines.push(`Needs Debian's \`python3-torch\`, \`python3-onnx\`, \`python3-pydicom\` (and \`python3-pil\` for the picture of a full build) (\`/usr/bin/python3\`, or \`ANOFAIR_PYTHON\`); uses CUDA when`);
   lines.push('present (`--device cpu` to force). Seeds: phantoms `--phantom-seed`, training `--seed` (each stage derives its own).', '');
   const seconds = get(summary, 'seconds');
   lines.push(`Last full build: ${typeof seconds === 'number' ? `${(seconds / 60).toFixed(0)} minutes, ` : ''}PyTorch on \`${String(get(summary, 'device') ?? 'n/a')}\` (torch ${String(get(det?.training, 'torch') ?? 'n/a')}), ` +
