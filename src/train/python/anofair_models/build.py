@@ -125,6 +125,17 @@ def main(argv: list[str] | None = None) -> int:
     def stage_seed(name: str) -> int:
         return args.seed + STAGES.index(name) * 1000
 
+    def train_and_score(name: str, train_fn: Any, evaluate: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+        """Train a stage from its own seed and measure it on the held-out splits."""
+        seed_everything(stage_seed(name))
+        model, info = train_fn(train, device, seed=stage_seed(name), progress=rep.progress(name), **plan[name])
+        metrics = {"test": evaluate(model, test), "val": evaluate(model, val) if len(val) else None}
+        return model, info, metrics
+
+    def ship(name: str, export: Any, model: Any, info: dict[str, Any], metrics: dict[str, Any]) -> None:
+        export(ctx, model.cpu(), info | {"seed": stage_seed(name)}, metrics)
+        summary["stages"][name] = {"training": info, "metrics": metrics}
+
     judge_file = args.out / "attributes" / "pytorch" / "attributes.pt"
     if "diffusion" in stages and "attributes" not in stages and judge_file.exists():
         # the shipped attribute classifier judges the inpainting model (no need to train it twice)
@@ -133,35 +144,23 @@ def main(argv: list[str] | None = None) -> int:
         models["attributes"] = judge.eval()
         rep.info(f"attribute judge loaded from {judge_file}")
     elif "attributes" in stages or "diffusion" in stages:
-        seed_everything(stage_seed("attributes"))
-        model, info = train_attributes(train, device, seed=stage_seed("attributes"), progress=rep.progress("attributes"), **plan["attributes"])
-        metrics = {"test": evaluate_attributes(model, test, device), "val": evaluate_attributes(model, val, device) if len(val) else None}
+        model, info, metrics = train_and_score("attributes", train_attributes, lambda m, split: evaluate_attributes(m, split, device))
         rep.info(f"attributes AUC test sex {metrics['test']['sex']['auc']:.3f} age {metrics['test']['age_group']['auc']:.3f}")
         models["attributes"] = model
         if "attributes" in stages:
-            exports.attributes(ctx, model.cpu(), info | {"seed": stage_seed("attributes")}, metrics)
-            summary["stages"]["attributes"] = {"training": info, "metrics": metrics}
+            ship("attributes", exports.attributes, model, info, metrics)
     if "detector" in stages:
-        seed_everything(stage_seed("detector"))
-        model, info = train_detector(train, device, seed=stage_seed("detector"), progress=rep.progress("detector"), **plan["detector"])
-        metrics = {"test": evaluate_detector(model, test, device), "val": evaluate_detector(model, val, device) if len(val) else None}
+        model, info, metrics = train_and_score("detector", train_detector, lambda m, split: evaluate_detector(m, split, device))
         rep.info(f"detector mAP@0.5 test {metrics['test']['mAP50']:.3f}")
-        exports.detector(ctx, model.cpu(), info | {"seed": stage_seed("detector")}, metrics)
-        summary["stages"]["detector"] = {"training": info, "metrics": metrics}
+        ship("detector", exports.detector, model, info, metrics)
     if "diagnostic" in stages:
-        seed_everything(stage_seed("diagnostic"))
-        model, info = train_diagnostic(train, device, seed=stage_seed("diagnostic"), progress=rep.progress("diagnostic"), **plan["diagnostic"])
-        metrics = {"test": evaluate_diagnostic(model, test, device), "val": evaluate_diagnostic(model, val, device) if len(val) else None}
+        model, info, metrics = train_and_score("diagnostic", train_diagnostic, lambda m, split: evaluate_diagnostic(m, split, device))
         rep.info(f"diagnostic AUC test min {metrics['test']['min_auc']:.3f} mean {metrics['test']['mean_auc']:.3f}")
-        exports.diagnostic(ctx, model.cpu(), info | {"seed": stage_seed("diagnostic")}, metrics)
-        summary["stages"]["diagnostic"] = {"training": info, "metrics": metrics}
+        ship("diagnostic", exports.diagnostic, model, info, metrics)
     if "reid" in stages:
-        seed_everything(stage_seed("reid"))
-        model, info = train_reid(train, device, seed=stage_seed("reid"), progress=rep.progress("reid"), **plan["reid"])
-        metrics = {"test": evaluate_reid(model, test, device, args.seed), "val": evaluate_reid(model, val, device, args.seed) if len(val) else None}
+        model, info, metrics = train_and_score("reid", train_reid, lambda m, split: evaluate_reid(m, split, device, args.seed))
         rep.info(f"re-identification AUC test {metrics['test']['auc']:.3f}")
-        exports.reid(ctx, model.cpu(), info | {"seed": stage_seed("reid")}, metrics)
-        summary["stages"]["reid"] = {"training": info, "metrics": metrics}
+        ship("reid", exports.reid, model, info, metrics)
     if "vae" in stages or "diffusion" in stages:
         seed_everything(stage_seed("vae"))
         vae, vae_info = train_vae(train, device, seed=stage_seed("vae"), progress=rep.progress("vae"), **plan["vae"])
