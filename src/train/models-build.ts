@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -35,9 +35,11 @@ export interface BuildOptions {
 export const FULL_PATIENTS = 700;
 export const SMOKE_PATIENTS = 10;
 
-function run(command: string, args: string[], env: NodeJS.ProcessEnv, onLine: (line: string) => void): Promise<number> {
+function run(command: string, args: string[], env: NodeJS.ProcessEnv, onLine: (line: string) => void, children?: Set<ChildProcess>): Promise<number> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children?.add(child);
+    child.on('exit', () => children?.delete(child));
     createInterface({ input: child.stdout }).on('line', onLine);
     createInterface({ input: child.stderr }).on('line', (line) => process.stderr.write(`${line}\n`));
     child.on('error', reject);
@@ -129,9 +131,11 @@ type Summary = { seconds?: number; stages?: Record<string, unknown> } & Record<s
 
 /** Folds the per-process summaries into build-summary.json, over the stages of an earlier build that a partial
  * rebuild (--only) left in place. */
-export function mergeSummaries(out: string, parts: string[], seconds: number | undefined): void {
+/** Folds the stage processes' summaries into build-summary.json; a partial build (--only) keeps the other stages'
+ * entries of the previous summary, a full build starts a new one (notes about an earlier build would be false). */
+export function mergeSummaries(out: string, parts: string[], seconds: number | undefined, fresh = false): void {
   const previousPath = join(out, 'build-summary.json');
-  const merged: Summary = existsSync(previousPath) ? (JSON.parse(readFileSync(previousPath, 'utf8')) as Summary) : {};
+  const merged: Summary = !fresh && existsSync(previousPath) ? (JSON.parse(readFileSync(previousPath, 'utf8')) as Summary) : {};
   merged.stages ??= {};
   for (const part of parts) {
     const path = join(out, part);
@@ -180,18 +184,25 @@ export async function buildModels(options: BuildOptions): Promise<{ out: string;
     };
     const view = progressView();
     const parts = groups.map((_, k) => `build-summary-${k + 1}.json`);
+    const children = new Set<ChildProcess>();
+    const runStarted = Math.floor(Date.now() / 1000) - 1;
     const codes = await Promise.all(
-      groups.map((group, k) => {
+      groups.map(async (group, k) => {
         const args = ['-m', 'anofair_models.build', '--data', data!, '--out', out, '--seed', String(options.seed), '--only', group.join(','), '--summary', parts[k]!];
         if (options.smoke) args.push('--smoke');
         if (options.device) args.push('--device', options.device);
         if (options.docs) args.push('--report-dir', resolve(options.docs, '..'));
-        return run(options.python, args, env, (line) => view.line(line));
+        // the inpainting is judged by the attribute classifier of this build, which another process trains
+        if (group.includes('diffusion') && groups.some((g) => g !== group && g.includes('attributes'))) args.push('--judge-after', String(runStarted));
+        const code = await run(options.python, args, env, (line) => view.line(line), children);
+        // one failed stage fails the build: stop the others instead of letting them train (or wait) for nothing
+        if (code !== 0) for (const other of children) other.kill('SIGTERM');
+        return code;
       }),
     ).finally(() => view.stop());
     const failed = codes.filter((c) => c !== 0);
     if (failed.length) throw new AnofairError('INTERNAL', `model building failed (exit ${failed.join(', ')}); see the messages above`);
-    mergeSummaries(out, parts, (Date.now() - started) / 1000);
+    mergeSummaries(out, parts, (Date.now() - started) / 1000, !options.only);
     if (options.docs) writeFileSync(options.docs, renderModelsDoc(out, REPO_ROOT));
   } finally {
     if (phantomDir && !options.keepPhantoms) rmSync(phantomDir, { recursive: true, force: true });

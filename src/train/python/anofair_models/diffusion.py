@@ -44,10 +44,15 @@ def scheduler_config() -> dict:
     }
 
 
-def random_masks(n: int, size: int, rng: np.random.Generator, boxes: list[np.ndarray] | None = None) -> np.ndarray:
-    """Repaint masks (1 = regenerate, diffusers' white) [n, size, size]: a mix of random rectangles and ellipses,
-    the CXR-AnoFAIR mask (everything except the dilated finding boxes) and the whole image."""
+MASK_RANDOM, MASK_ANOFAIR, MASK_FULL = 0, 1, 2
+
+
+def random_masks(n: int, size: int, rng: np.random.Generator, boxes: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Repaint masks (1 = regenerate, diffusers' white) [n, size, size] and their kinds [n]: random rectangles and
+    ellipses (45%), the CXR-AnoFAIR mask, everything except the dilated finding boxes (40%), and the whole image
+    (15%). The last two depend only on the image, so a trainer can encode their masked images once."""
     masks = np.zeros((n, size, size), dtype=np.float32)
+    kinds = np.zeros(n, dtype=np.int64)
     yy, xx = np.mgrid[0:size, 0:size]
     for i in range(n):
         kind = rng.random()
@@ -61,14 +66,23 @@ def random_masks(n: int, size: int, rng: np.random.Generator, boxes: list[np.nda
                     cx, cy = x0 + w / 2, y0 + h / 2
                     masks[i][((xx - cx) / (w / 2)) ** 2 + ((yy - cy) / (h / 2)) ** 2 <= 1] = 1
         elif kind < 0.85:
+            kinds[i] = MASK_ANOFAIR
             masks[i] = 1
             if boxes is not None:
-                margin = size // 32
-                for x0, y0, x1, y1 in boxes[i]:
-                    masks[i, max(0, int(y0) - margin) : int(math.ceil(y1)) + margin, max(0, int(x0) - margin) : int(math.ceil(x1)) + margin] = 0
+                masks[i] = anofair_mask(size, boxes[i])
         else:
+            kinds[i] = MASK_FULL
             masks[i] = 1
-    return masks
+    return masks, kinds
+
+
+def anofair_mask(size: int, boxes: np.ndarray) -> np.ndarray:
+    """CXR-AnoFAIR's mask: repaint (1) everywhere except the finding boxes dilated by size/32."""
+    mask = np.ones((size, size), dtype=np.float32)
+    margin = size // 32
+    for x0, y0, x1, y1 in boxes:
+        mask[max(0, int(y0) - margin) : int(math.ceil(y1)) + margin, max(0, int(x0) - margin) : int(math.ceil(x1)) + margin] = 0
+    return mask
 
 
 def latent_mask(mask: torch.Tensor, factor: int = 8) -> torch.Tensor:

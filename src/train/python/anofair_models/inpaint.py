@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .dataset import IMAGE_SIZE, PhantomSet
-from .diffusion import alphas_cumprod, dpm_solver_2m, latent_mask, min_snr_weight, random_masks
+from .diffusion import MASK_ANOFAIR, MASK_RANDOM, alphas_cumprod, anofair_mask, dpm_solver_2m, latent_mask, min_snr_weight, random_masks
 from .layers import count_parameters
 from .text_encoder import TextEncoder
 from .tokenizer import NEGATIVE_PROMPT, Tokenizer
@@ -89,6 +89,12 @@ def encode_latents(vae: AutoencoderKL, samples: torch.Tensor, batch: int = 32) -
         return torch.cat([vae.parameters_of(samples[i : i + batch])[0] for i in range(0, len(samples), batch)]) * SCALING_FACTOR
 
 
+def masked_latents(vae: AutoencoderKL, images01: np.ndarray, masks: np.ndarray, device: torch.device) -> torch.Tensor:
+    """The pipeline's masked-image latents: the image with its repaint area (mask 1) blacked out, encoded."""
+    keep = torch.from_numpy(masks[:, None] < 0.5).to(device)
+    return encode_latents(vae, to_sample(images01).to(device) * keep)
+
+
 class Ema:
     def __init__(self, model: torch.nn.Module, decay: float):
         self.decay = decay
@@ -117,6 +123,7 @@ def train_diffusion(
     seed: int,
     lr: float = 1e-3,
     uncond_prob: float = 0.1,
+    ema_decay: float = 0.998,
     progress: Progress | None = None,
 ) -> tuple[TextEncoder, UNet, dict[str, Any]]:
     """SD inpainting fine-tuning objective, from scratch: epsilon MSE (min-SNR-5 weighted) on the 9-channel input."""
@@ -132,22 +139,29 @@ def train_diffusion(
     empty = torch.tensor(tokenizer.encode(""))
     vae = vae.to(device).eval()
     latents = encode_latents(vae, to_sample(images).to(device))
+    # The AnoFAIR and whole-image masks depend only on the image: encode their masked images once, not every step.
+    anofair_latents = torch.cat([masked_latents(vae, images[s : s + 64], np.stack([anofair_mask(IMAGE_SIZE, b) for b in boxes[s : s + 64]]), device)
+                                 for s in range(0, len(images), 64)])
+    full_latent = encode_latents(vae, torch.zeros((1, 3, IMAGE_SIZE, IMAGE_SIZE), device=device))
     text = TextEncoder(tokenizer.dense_size).to(device)
     unet = UNet(text.config["hidden_size"]).to(device)
     params = list(text.parameters()) + list(unet.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.05)
-    ema_text, ema_unet = Ema(text, 0.995), Ema(unet, 0.995)
+    ema_text, ema_unet = Ema(text, ema_decay), Ema(unet, ema_decay)
     abar = alphas_cumprod().to(device)
     t0 = time.time()
     avg = 0.0
     for step in range(steps):
         idx = rng.integers(0, len(images), batch)
-        masks = torch.from_numpy(random_masks(batch, IMAGE_SIZE, rng, [boxes[i] for i in idx]))[:, None].to(device)
-        sample = to_sample(images[idx]).to(device)
-        with torch.no_grad():
-            masked = encode_latents(vae, sample * (masks < 0.5))
-        x0 = latents[torch.from_numpy(idx).to(device)]
+        mask_np, kinds = random_masks(batch, IMAGE_SIZE, rng, [boxes[i] for i in idx])
+        masks = torch.from_numpy(mask_np)[:, None].to(device)
+        tidx = torch.from_numpy(idx).to(device)
+        masked = torch.where(torch.from_numpy(kinds == MASK_ANOFAIR)[:, None, None, None].to(device), anofair_latents[tidx], full_latent.expand(batch, -1, -1, -1)).clone()
+        rand = np.flatnonzero(kinds == MASK_RANDOM)
+        if len(rand):
+            masked[torch.from_numpy(rand).to(device)] = masked_latents(vae, images[idx[rand]], mask_np[rand], device)
+        x0 = latents[tidx]
         noise = torch.randn_like(x0)
         t = torch.randint(0, len(abar), (batch,), device=device)
         a = abar[t][:, None, None, None]
@@ -170,25 +184,24 @@ def train_diffusion(
         if progress:
             progress(step + 1, steps, avg)
     info = {
-        "steps": steps, "batch": batch, "lr": lr, "uncond_prob": uncond_prob, "ema_decay": 0.995, "loss": "epsilon MSE, min-SNR-5 weights",
+        "steps": steps, "batch": batch, "lr": lr, "uncond_prob": uncond_prob, "ema_decay": ema_decay, "loss": "epsilon MSE, min-SNR-5 weights",
         "images": len(images), "unet_parameters": count_parameters(unet), "text_encoder_parameters": count_parameters(text),
         "seconds": round(time.time() - t0, 1), "final_loss": avg,
     }
     return ema_text.shadow.cpu(), ema_unet.shadow.cpu(), info
 
 
-def anofair_masks(data: PhantomSet, indices: list[int], margin: int = IMAGE_SIZE // 32) -> np.ndarray:
-    """CXR-AnoFAIR's mask: repaint (1) everywhere except the finding boxes dilated by a margin."""
-    masks = np.ones((len(indices), IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
-    for k, i in enumerate(indices):
-        for x0, y0, x1, y1 in data.boxes(i, include_text=False)[0]:
-            masks[k, max(0, int(y0) - margin) : int(np.ceil(y1)) + margin, max(0, int(x0) - margin) : int(np.ceil(x1)) + margin] = 0
-    return masks
+def anofair_masks(data: PhantomSet, indices: list[int]) -> np.ndarray:
+    """CXR-AnoFAIR's masks for these images: repaint everything except the dilated finding boxes."""
+    if not indices:
+        return np.ones((0, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    return np.stack([anofair_mask(IMAGE_SIZE, data.boxes(i, include_text=False)[0]) for i in indices])
 
 
 def inpaint(
     vae: AutoencoderKL, text: TextEncoder, unet: UNet, tokenizer: Tokenizer, images01: np.ndarray, masks: np.ndarray,
     prompts: list[str], device: torch.device, steps: int = 20, guidance: float = 7.5, seed: int = 0,
+    initial_latents: np.ndarray | None = None,
 ) -> np.ndarray:
     """The SD2 inpainting pipeline in PyTorch (what the ONNX runtime does), then the kept pixels composited back."""
     vae, text, unet = vae.to(device).eval(), text.to(device).eval(), unet.to(device).eval()
@@ -204,6 +217,8 @@ def inpaint(
             cond, _ = text(torch.tensor([tokenizer.encode(p) for p in prompts[s : s + 16]], device=device))
             neg, _ = text(torch.tensor([tokenizer.encode(NEGATIVE_PROMPT)] * len(img), device=device))
             x = torch.randn((len(img), 4, IMAGE_SIZE // 8, IMAGE_SIZE // 8), generator=gen).to(device)
+            if initial_latents is not None:  # given starting noise, to compare with another implementation
+                x = torch.from_numpy(initial_latents[s : s + 16]).to(device)
             abar = alphas_cumprod().to(device)
 
             def eps_fn(xt: torch.Tensor, t: int) -> torch.Tensor:

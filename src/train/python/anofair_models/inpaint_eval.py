@@ -12,7 +12,7 @@ import torch
 from .classifier_training import attribute_input, predict
 from .classifiers import AttributeClassifier
 from .dataset import PhantomSet
-from .inpaint import anofair_masks, inpaint
+from .inpaint import anofair_masks, from_sample, inpaint, to_sample
 from .text_encoder import TextEncoder
 from .tokenizer import Tokenizer
 from .unet import UNet
@@ -35,6 +35,10 @@ def evaluate_inpainting(vae: AutoencoderKL, text: TextEncoder, unet: UNet, token
     out: dict[str, Any] = {"images": len(idx), "steps": steps, "guidance_scale": 7.5, "sampler": "DPM-Solver++(2M)",
                            "train_ratio": {"male": float(train.labels("male").mean()), "age>=60": float(train.labels("old").mean())}}
     p_orig = predict(judge, attribute_input, originals, device)
+    # the autoencoder alone (encode, decode): how much of what the judge sees survives the latent space
+    with torch.no_grad():
+        recon = np.concatenate([from_sample(vae.decoder(vae.parameters_of(to_sample(originals[s : s + 16]).to(device))[0])) for s in range(0, len(originals), 16)])
+    out["judged_ratio_vae_roundtrip"] = _ratios(predict(judge, attribute_input, recon, device))
     for name, masks in (("anofair_masks", anofair_masks(test, idx)), ("full_masks", np.ones_like(originals))):
         t0 = time.time()
         generated = inpaint(vae, text, unet, tokenizer, originals, masks, prompts, device, steps=steps, seed=seed)
