@@ -84,3 +84,67 @@ describe('anofair deidentify', () => {
     assert.ok(!existsSync(join(work, 'z')) || readdirSync(join(work, 'z')).length === 0);
   });
 });
+
+describe('anofair deidentify --pixels (CXR-AnoFAIR on chest radiographs)', () => {
+  let work: string;
+  let phantoms: string;
+  before(() => {
+    work = mkdtempSync(join(tmpdir(), 'anofair-cli-pixels-'));
+    phantoms = join(work, 'phantoms');
+    const made = anofair(['phantoms', '--out', phantoms, '--patients', '2', '--seed', 'cli-pixels', '--burned-in-share', '0.5', '--no-progress']);
+    assert.equal(made.status, 0, made.stderr);
+  });
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  it('quarantines the radiographs with burned-in text without --pixels, and releases them with regenerated pixels with it', () => {
+    const labels = readFileSync(join(phantoms, 'labels.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { file: string; burned_in: boolean });
+    const burned = labels.filter((l) => l.burned_in);
+    assert.equal(burned.length, 3);
+
+    const plain = anofair(['deidentify', join(phantoms, 'dicom'), '--out', join(work, 'plain')], { ANOFAIR_DEID_KEY: KEY });
+    assert.equal(plain.status, 1);
+    assert.match(plain.stderr, /3 released, 3 quarantined, 0 failed/);
+
+    const report = join(work, 'pixels.jsonl');
+    const out = join(work, 'cleaned');
+    const run = anofair(['deidentify', join(phantoms, 'dicom'), '--out', out, '--pixels', '--report', report], { ANOFAIR_DEID_KEY: KEY });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stderr, /6 released \(6 with regenerated pixels\), 0 quarantined, 0 failed/);
+    const lines = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    for (const line of lines) {
+      assert.equal(line.record.pixels, 'cleaned');
+      assert.equal(line.pixels.method, 'CXR-AnoFAIR');
+      assert.ok(line.pixels.regeneratedFraction > 0.5);
+    }
+    // checked with a reader we did not write: pydicom decodes the new pixels; Burned In Annotation NO; code 113101
+    const script = [
+      'import sys, json, pydicom, numpy as np',
+      'out = []',
+      'for a, b in zip(sys.argv[1::2], sys.argv[2::2]):',
+      '    x, y = pydicom.dcmread(a), pydicom.dcmread(b)',
+      '    codes = [i.CodeValue for i in y.DeidentificationMethodCodeSequence]',
+      '    out.append({"burned": str(y.BurnedInAnnotation), "codes": codes, "changed": float((x.pixel_array != y.pixel_array).mean()), "shape": list(y.pixel_array.shape), "bits": int(y.BitsStored), "max": int(y.pixel_array.max())})',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const pairs = labels.flatMap((l) => [join(phantoms, l.file), join(out, l.file.replace(/^dicom\//, ''))]);
+    const checked = spawnSync('/usr/bin/python3', ['-c', script, ...pairs], { encoding: 'utf8' });
+    assert.equal(checked.status, 0, checked.stderr);
+    for (const r of JSON.parse(checked.stdout) as { burned: string; codes: string[]; changed: number; shape: number[]; bits: number; max: number }[]) {
+      assert.equal(r.burned, 'NO');
+      assert.ok(r.codes.includes('113101'), 'Clean Pixel Data Option recorded');
+      assert.ok(r.changed > 0.5, `${r.changed} of the pixels changed`);
+      assert.deepEqual(r.shape, [256, 256]);
+      assert.ok(r.max < 2 ** r.bits);
+    }
+  });
+
+  it('leaves instances that are not chest radiographs to the burned-in rule, and says why in the report', () => {
+    const report = join(work, 'ct.jsonl');
+    const run = anofair(['deidentify', join(fixtures, 'CT_small.dcm'), '--out', join(work, 'ct'), '--pixels', '--report', report], { ANOFAIR_DEID_KEY: KEY });
+    assert.equal(run.status, 0, run.stderr);
+    const [line] = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(line.record.pixels, 'unchanged');
+    assert.equal(line.pixels.status, 'not-applicable');
+    assert.match(line.pixels.reason, /Modality is CT/);
+  });
+});

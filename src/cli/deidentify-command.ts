@@ -1,7 +1,9 @@
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { deidentify } from '../anonymizer/deidentify.js';
+import { CxrPixelCleaner } from '../anonymizer/pixel/pixel-cleaner.js';
 import { PROFILE_OPTIONS, type ProfileOption } from '../anonymizer/deid-types.js';
 import { resolveDeidOptions } from '../anonymizer/settings/resolve-deid-options.js';
 import { readPart10 } from '../dicom/part10.js';
@@ -17,7 +19,12 @@ interface DeidentifyFlags {
   config?: string;
   report?: string;
   keyFile?: string;
+  /** CXR-AnoFAIR pixel anonymization of chest radiographs: true for the shipped demo models, or a models folder */
+  pixels?: string | boolean;
 }
+
+/** The demo models shipped with the package (models/demo beside dist/). */
+export const DEMO_MODELS = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../models/demo');
 
 type Status = 'released' | 'quarantined' | 'failed';
 
@@ -50,21 +57,28 @@ export async function runDeidentify(inputs: string[], flags: DeidentifyFlags): P
     report({ input: path, status: 'failed', reason: 'no such file or directory' });
   }
 
-  const progress = createProgress(files.length, 'de-identifying');
+  const cleaner = flags.pixels ? await CxrPixelCleaner.load({ models: typeof flags.pixels === 'string' ? resolve(flags.pixels) : DEMO_MODELS }) : undefined;
+  let cleaned = 0;
+  const progress = createProgress(files.length, cleaner ? 'de-identifying (pixels too)' : 'de-identifying');
   const started = Date.now();
   for (const input of files) {
     const output = join(flags.out, input.relative);
     try {
-      const file = readPart10(readFileSync(input.path));
-      const outcome = deidentify(file, options);
+      let file = readPart10(readFileSync(input.path));
+      // pixels first, on the original instance (its own Pixel Data and window); the header profile follows
+      const pixels = cleaner ? await cleaner.clean(file, options.key) : undefined;
+      if (pixels?.status === 'cleaned') file = pixels.file;
+      const outcome = deidentify(file, pixels?.status === 'cleaned' ? { ...options, pixelCleaning: 'applied' } : options);
+      const pixelReport = pixels ? { pixels: pixels.status === 'cleaned' ? pixels.record : { status: 'not-applicable', reason: pixels.reason } } : {};
       if (outcome.status === 'released') {
         writePart10File(output, outcome.file);
         counts.released++;
-        report({ input: input.path, output, status: 'released', record: outcome.record });
+        if (pixels?.status === 'cleaned') cleaned++;
+        report({ input: input.path, output, status: 'released', record: outcome.record, ...pixelReport });
       } else {
         counts.quarantined++;
         process.stderr.write(`${input.path}: quarantined: ${outcome.reason}\n`);
-        report({ input: input.path, status: 'quarantined', reason: outcome.reason, record: outcome.record });
+        report({ input: input.path, status: 'quarantined', reason: outcome.reason, record: outcome.record, ...pixelReport });
       }
     } catch (err) {
       counts.failed++;
@@ -74,10 +88,11 @@ export async function runDeidentify(inputs: string[], flags: DeidentifyFlags): P
     progress.tick();
   }
   progress.stop();
+  await cleaner?.release();
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   process.stderr.write(
     `de-identified ${counts.released} of ${files.length + missing.length} input(s) in ${seconds} s: ` +
-      `${counts.released} released, ${counts.quarantined} quarantined, ${counts.failed} failed ` +
+      `${counts.released} released${cleaner ? ` (${cleaned} with regenerated pixels)` : ''}, ${counts.quarantined} quarantined, ${counts.failed} failed ` +
       `(key ${options.key.id}${settings.options.length ? `, options ${settings.options.join(' ')}` : ', Basic Profile'})\n`,
   );
   return counts.quarantined + counts.failed > 0 ? 1 : 0;
@@ -89,7 +104,8 @@ export function registerDeidentifyCommand(program: Command): void {
     .description(
       'De-identify DICOM files per PS3.15 2026c Annex E (Basic Profile and options), with keyed pseudonyms. ' +
         'Each output is written at the same relative path under --out. Instances whose pixels may show ' +
-        'identifying text are quarantined, not written. Exits 1 if any input failed or was quarantined.',
+        'identifying text are quarantined, not written, unless --pixels regenerated them. Exits 1 if any input ' +
+        'failed or was quarantined.',
     )
     .argument('<inputs...>', 'DICOM files or directories (searched recursively)')
     .requiredOption('--out <dir>', 'output directory')
@@ -97,6 +113,12 @@ export function registerDeidentifyCommand(program: Command): void {
     .option('--config <file>', 'YAML configuration; its deidentification: section is used')
     .option('--key-file <file>', 'pseudonymisation key file (ANOFAIR_DEID_KEY in the environment takes precedence)')
     .option('--report <file.jsonl>', 'write one JSON line per input: output path, status, reason, record')
+    .option(
+      '--pixels [models]',
+      'CXR-AnoFAIR pixel anonymization of CR/DX chest radiographs: disease regions kept pixel-exact, the rest ' +
+        '(burned-in text included) regenerated; other instances keep their pixels. Models folder with detector/ ' +
+        'and inpaint/ (default: the shipped demo models)',
+    )
     .action(async (inputs: string[], flags: DeidentifyFlags) => {
       process.exitCode = await runDeidentify(inputs, flags);
     });

@@ -79,6 +79,8 @@ export class SdInpaintPipeline {
     private readonly unet: Component,
     private readonly vaeEncoder: Component,
     private readonly vaeDecoder: Component,
+    /** the square image size the model was trained at: unet/config.json sample_size x 8 (SD2: 512) */
+    readonly imageSize: number,
   ) {}
 
   static async load(folder: string, options: PipelineOptions = {}): Promise<SdInpaintPipeline> {
@@ -115,6 +117,8 @@ export class SdInpaintPipeline {
     }
     const vaeConfigPath = join(folder, 'vae_decoder', 'config.json');
     const scaling = existsSync(vaeConfigPath) ? readJson(vaeConfigPath).scaling_factor : undefined;
+    const unetConfigPath = join(folder, 'unet', 'config.json');
+    const sampleSize = existsSync(unetConfigPath) ? readJson(unetConfigPath).sample_size : undefined;
     return new SdInpaintPipeline(
       folder,
       ClipTokenizer.load(join(folder, 'tokenizer')),
@@ -124,6 +128,7 @@ export class SdInpaintPipeline {
       unet,
       vaeEncoder,
       vaeDecoder,
+      typeof sampleSize === 'number' ? sampleSize * 8 : 512,
     );
   }
 
