@@ -1,4 +1,5 @@
 import type { DicomFile } from '../dicom/dataset.js';
+import type { PixelRecord } from './pixel/cxr-anofair.js';
 
 /**
  * PS3.15 Annex E options, by the kebab-case form of the standard's names (Table E.1-1 column order).
@@ -73,6 +74,8 @@ export interface DeidRecord {
   studyInstanceUID?: string;
   dateShiftDays?: number;
   warnings: string[];
+  /** What pixel anonymization did (kept regions, share regenerated, prompt), when it ran; added by the shell. */
+  pixelAnonymization?: PixelRecord;
 }
 
 export interface AttributeChange {

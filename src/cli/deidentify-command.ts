@@ -1,6 +1,5 @@
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { deidentify } from '../anonymizer/deidentify.js';
 import { CxrPixelCleaner } from '../anonymizer/pixel/pixel-cleaner.js';
@@ -23,8 +22,6 @@ interface DeidentifyFlags {
   pixels?: string | boolean;
 }
 
-/** The demo models shipped with the package (models/demo beside dist/). */
-export const DEMO_MODELS = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../models/demo');
 
 type Status = 'released' | 'quarantined' | 'failed';
 
@@ -57,7 +54,10 @@ export async function runDeidentify(inputs: string[], flags: DeidentifyFlags): P
     report({ input: path, status: 'failed', reason: 'no such file or directory' });
   }
 
-  const cleaner = flags.pixels ? await CxrPixelCleaner.load({ models: typeof flags.pixels === 'string' ? resolve(flags.pixels) : DEMO_MODELS }) : undefined;
+  // --pixels: the configuration's pixels: settings, with the folder given on the command line if any
+  const cleaner = flags.pixels
+    ? await CxrPixelCleaner.load({ ...settings.pixels, ...(typeof flags.pixels === 'string' ? { models: resolve(flags.pixels) } : {}) })
+    : undefined;
   let cleaned = 0;
   const progress = createProgress(files.length, cleaner ? 'de-identifying (pixels too)' : 'de-identifying');
   const started = Date.now();

@@ -16,6 +16,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { PseudonymKey } from '../anonymizer/deid-types.js';
 import { KEY_ENV, loadPseudonymKey, writeNewKeyFile } from '../anonymizer/settings/key-source.js';
 import { loadSubjectLookup } from '../anonymizer/settings/subject-lookup.js';
+import { CxrPixelCleaner } from '../anonymizer/pixel/pixel-cleaner.js';
 import { AnofairError } from '../errors/anofair-error.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import type { GatewayConfig } from './config/config-schema.js';
@@ -72,6 +73,7 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
   const tmpRoot = join(config.data, 'tmp');
 
   let pipeline: ResearchPipeline | undefined;
+  let pixelCleaner: CxrPixelCleaner | undefined;
   let rules: RuleSet | undefined;
   if (destinations.length > 0) {
     rules = config.rules ? await loadRulesFile(config.rules, { knownDestinations: destinations }) : loadDefaultRules(destinations);
@@ -114,6 +116,10 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
       if (rules) {
         const key = await resolveKey(config, env, logger);
         const settings = config.deidentification;
+        // the pixel models are loaded only when a rule asks for them
+        const usesPixels = rules.rules.some((r) => r.action.kind === 'forward' && r.action.pixels === 'cxr-anofair');
+        pixelCleaner = usesPixels ? await CxrPixelCleaner.load(settings.pixels ?? {}) : undefined;
+        if (pixelCleaner) logger.info({ models: settings.pixels?.models ?? 'demo' }, 'pixel anonymization models loaded (CXR-AnoFAIR)');
         pipeline = new ResearchPipeline({
           dataDir: config.data,
           rules,
@@ -124,6 +130,7 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
             dateShiftDays: settings.dateShiftDays,
             cleaningPolicy: settings.cleaningPolicy,
             burnedInPresumption: settings.burnedInPresumption,
+            pixelCleaner,
           },
           retry: config.forwarding.retry,
           nodeId: config.forwarding.nodeId,
@@ -174,6 +181,7 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
         });
       }
       await pipeline?.stop();
+      await pixelCleaner?.release();
       await upstream.close();
       logger.info('gateway stopped');
     },

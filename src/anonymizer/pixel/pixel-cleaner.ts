@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { firstString, type DicomFile } from '../../dicom/dataset.js';
 import { AnofairError } from '../../errors/anofair-error.js';
 import type { PseudonymKey } from '../deid-types.js';
@@ -15,9 +16,12 @@ import { YoloDetector } from './yolo-detector.js';
  * cleaned here; every other instance keeps its pixels and the fail-closed burned-in rule decides about it.
  */
 
+/** The demo models shipped with the package (models/demo at the package root). */
+export const DEMO_MODELS = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../../models/demo');
+
 export interface PixelCleanerSettings {
-  /** folder with detector/ and inpaint/ (default models/demo) */
-  models: string;
+  /** folder with detector/ and inpaint/ (default: the shipped demo models) */
+  models?: string;
   /** Modality values the method applies to (default CR, DX) */
   modalities?: string[];
   /** Body Part Examined values the method applies to; an absent one counts as chest (default CHEST) */
@@ -42,13 +46,14 @@ export class CxrPixelCleaner {
   ) {}
 
   static async load(settings: PixelCleanerSettings): Promise<CxrPixelCleaner> {
+    const models = resolve(settings.models ?? DEMO_MODELS);
     for (const part of ['detector', 'inpaint']) {
-      if (!existsSync(join(settings.models, part))) throw new AnofairError('CONFIG_INVALID', `pixel models folder ${settings.models} has no ${part}/ (expected detector/ and inpaint/, as models/demo)`);
+      if (!existsSync(join(models, part))) throw new AnofairError('CONFIG_INVALID', `pixel models folder ${models} has no ${part}/ (expected detector/ and inpaint/, as models/demo)`);
     }
     const providers = settings.executionProviders ? { executionProviders: settings.executionProviders } : {};
-    const detector = await YoloDetector.load(join(settings.models, 'detector'), providers);
-    const inpainter = await SdInpaintPipeline.load(join(settings.models, 'inpaint'), providers);
-    return new CxrPixelCleaner(detector, inpainter, promptConfigOf(join(settings.models, 'inpaint')), inpainter.imageSize, settings);
+    const detector = await YoloDetector.load(join(models, 'detector'), providers);
+    const inpainter = await SdInpaintPipeline.load(join(models, 'inpaint'), providers);
+    return new CxrPixelCleaner(detector, inpainter, promptConfigOf(join(models, 'inpaint')), inpainter.imageSize, settings);
   }
 
   async release(): Promise<void> {

@@ -31,6 +31,24 @@ export const deidSettingsSchema = z
       .object({ modalities: z.array(z.string()), sopClassPrefixes: z.array(z.string()) })
       .strict()
       .optional(),
+    /** CXR-AnoFAIR pixel anonymization: used by rules with pixels: cxr-anofair and by anofair deidentify --pixels. */
+    pixels: z
+      .object({
+        /** Folder with detector/ and inpaint/ (default: the shipped demo models, synthetic data only). */
+        models: z.string().min(1).optional(),
+        /** Modality values it applies to (default CR, DX) and Body Part Examined values (default CHEST; absent counts). */
+        modalities: z.array(z.string().min(1)).min(1).optional(),
+        bodyParts: z.array(z.string().min(1)).min(1).optional(),
+        /** Sampler steps (default 20) and classifier-free guidance (default 7.5), as the method. */
+        steps: z.number().int().min(1).max(200).optional(),
+        guidanceScale: z.number().min(1).max(30).optional(),
+        /** Minimum detector score of a kept disease region or a found text line (default 0.25). */
+        confidence: z.number().gt(0).lt(1).optional(),
+        /** onnxruntime execution providers in order of preference (default [cpu]; [cuda, cpu] on a GPU host). */
+        executionProviders: z.array(z.enum(['cpu', 'cuda'])).min(1).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -1,6 +1,7 @@
 import type { DeidOutcome, DeidRecord, DeidentifyOptions, PseudonymKey } from '../../anonymizer/deid-types.js';
 import { firstString, type DicomFile } from '../../dicom/dataset.js';
 import { readPart10, writePart10 } from '../../dicom/part10.js';
+import type { PixelCleaning } from '../../anonymizer/pixel/pixel-cleaner.js';
 import { isAnofairError } from '../../errors/anofair-error.js';
 import type { InstanceSpool } from '../spool/instance-spool.js';
 import type { ForwardJob, SpoolEntry } from '../store/gateway-store.js';
@@ -15,9 +16,18 @@ export interface DeidSettings {
   burnedInPresumption?: DeidentifyOptions['burnedInPresumption'];
   /** The de-identification engine (src/anonymizer/deidentify.ts); a parameter so the pipeline is wired in one place. */
   deidentify: (file: DicomFile, options: DeidentifyOptions) => DeidOutcome;
+  /** CXR-AnoFAIR (src/anonymizer/pixel/pixel-cleaner.ts), loaded when a rule asks for pixels: cxr-anofair. */
+  pixelCleaner?: PixelCleanerPort;
 }
 
-export function deidOptionsFor(job: ForwardJob, settings: DeidSettings, explain = false): DeidentifyOptions {
+/** What the forwarder needs of a pixel cleaner. */
+export interface PixelCleanerPort {
+  notApplicable(file: DicomFile): string | undefined;
+  clean(file: DicomFile, key: PseudonymKey): Promise<PixelCleaning>;
+}
+
+/** `pixelsCleaned`: the instance's pixels were regenerated before (only then may burned-in text leave). */
+export function deidOptionsFor(job: ForwardJob, settings: DeidSettings, explain = false, pixelsCleaned = false): DeidentifyOptions {
   return {
     options: job.deidentify.options,
     key: settings.key,
@@ -25,7 +35,7 @@ export function deidOptionsFor(job: ForwardJob, settings: DeidSettings, explain 
     dateShiftDays: settings.dateShiftDays,
     cleaningPolicy: settings.cleaningPolicy,
     burnedInPresumption: settings.burnedInPresumption,
-    pixelCleaning: job.pixels === 'none' ? 'none' : 'applied',
+    pixelCleaning: pixelsCleaned ? 'applied' : 'none',
     configHash: job.ruleSetHash,
     explain,
   };
@@ -62,12 +72,28 @@ export async function prepareInstance(
     return { kind: 'quarantined', reason: isAnofairError(err) ? `${err.code}: the spooled instance is not readable DICOM` : 'the spooled instance is not readable DICOM' };
   }
   const originalUID = firstString(file.dataset, SOP_INSTANCE_UID);
+  let pixelRecord: DeidRecord['pixelAnonymization'];
+  if (job.pixels === 'cxr-anofair') {
+    // fail closed: a rule that asks for pixel anonymization never gets pixels that were not regenerated
+    // marked as cleaned; instances the method does not apply to go on with pixels unchanged (the burned-in rule decides)
+    if (!settings.pixelCleaner) return { kind: 'quarantined', reason: `rule "${job.rule}" asks for pixels: cxr-anofair but no pixel models are loaded` };
+    try {
+      const cleaning = await settings.pixelCleaner.clean(file, settings.key);
+      if (cleaning.status === 'cleaned') {
+        file = cleaning.file;
+        pixelRecord = cleaning.record;
+      }
+    } catch (err) {
+      return { kind: 'quarantined', reason: isAnofairError(err) ? `pixel anonymization failed: ${err.code}: ${err.message}` : `pixel anonymization failed: ${(err as Error).name ?? 'error'}` };
+    }
+  }
   let outcome: DeidOutcome;
   try {
-    outcome = settings.deidentify(file, deidOptionsFor(job, settings));
+    outcome = settings.deidentify(file, deidOptionsFor(job, settings, false, pixelRecord !== undefined));
   } catch (err) {
     return { kind: 'quarantined', reason: isAnofairError(err) ? `de-identification failed: ${err.code}: ${err.message}` : `de-identification failed: ${(err as Error).name ?? 'error'}` };
   }
+  if (pixelRecord) outcome.record.pixelAnonymization = pixelRecord;
   if (outcome.status === 'quarantined') {
     return { kind: 'quarantined', reason: `withheld by de-identification: ${outcome.reason}`, sopInstanceUID: outcome.record.sopInstanceUID, record: outcome.record };
   }

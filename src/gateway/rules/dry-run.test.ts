@@ -61,3 +61,26 @@ rules:
     assert.equal(dryRun(ot, rules, narrowed).forwards[0]!.outcome, 'released', 'a site may narrow the presumption');
   });
 });
+
+describe('rules dry run with pixels: cxr-anofair', () => {
+  const rules = loadRules(
+    `version: 1
+rules:
+  - name: chest-pixels
+    forward: { destinations: [research], pixels: cxr-anofair }
+`,
+    { knownDestinations: ['research'] },
+  );
+  // the dry run asks the cleaner only whether the method applies; it never runs the models
+  const cleaner = {
+    notApplicable: (file: Parameters<typeof deidentify>[0]) => (file.dataset['00080060']?.Value?.[0] === 'CR' ? undefined : 'not a chest radiograph'),
+    clean: async () => assert.fail('a dry run must not run the pixel models'),
+  };
+
+  it('shows a chest radiograph with burned-in text released with regenerated pixels, an ultrasound withheld, and why', () => {
+    const chest = dryRun(syntheticInstance({ seed: 'cr', overrides: { Modality: 'CR', BurnedInAnnotation: 'YES' } }), rules, { ...deid, pixelCleaner: cleaner });
+    assert.deepEqual(chest.forwards.map((f) => [f.pixels, f.pixelPlan, f.outcome, f.record.pixels]), [['cxr-anofair', { regenerate: true }, 'released', 'cleaned']]);
+    const us = dryRun(syntheticInstance({ seed: 'us', overrides: { Modality: 'US', BurnedInAnnotation: 'YES' } }), rules, { ...deid, pixelCleaner: cleaner });
+    assert.deepEqual(us.forwards.map((f) => [f.pixelPlan, f.outcome]), [[{ regenerate: false, reason: 'not a chest radiograph' }, 'quarantined']]);
+  });
+});

@@ -3,13 +3,15 @@ import { firstString } from '../../dicom/dataset.js';
 import { readPart10 } from '../../dicom/part10.js';
 import { deidOptionsFor, type DeidSettings } from '../forwarding/prepare-instance.js';
 import { route } from './rule-engine.js';
-import type { RuleSet, Sender } from './rule-types.js';
+import type { PixelMethod, RuleSet, Sender } from './rule-types.js';
 
 export interface DryRunForward {
   rule: string;
   destinations: string[];
   deidentify: { profile: 'basic'; options: string[] };
-  pixels: 'none';
+  pixels: PixelMethod;
+  /** With pixels: cxr-anofair, whether the pixels would be regenerated (the model is not run in a dry run), and why not. */
+  pixelPlan?: { regenerate: boolean; reason?: string };
   /** What de-identification would do: release the instance, or withhold it (quarantine) with the reason. */
   outcome: 'released' | 'quarantined';
   reason?: string;
@@ -37,13 +39,17 @@ export function dryRun(bytes: Uint8Array, ruleSet: RuleSet, deid: DeidSettings, 
   const decision = route(ruleSet, { file, sender });
   const forwards = decision.forwards.map(({ rule, action }): DryRunForward => {
     const job = { rule: rule.name, destination: action.destinations[0]!, deidentify: action.deidentify, pixels: action.pixels, ruleSetHash: ruleSet.hash };
+    // The pixel model is not run: the header outcome is computed as it will be once the pixels are regenerated.
+    const notApplicable = action.pixels === 'cxr-anofair' ? (deid.pixelCleaner ? deid.pixelCleaner.notApplicable(file) : 'no pixel models are loaded') : undefined;
+    const regenerate = action.pixels === 'cxr-anofair' && notApplicable === undefined;
     // deidentify() does not modify its input, so each forward starts from the same parsed instance.
-    const outcome = deid.deidentify(file, deidOptionsFor(job, deid, true));
+    const outcome = deid.deidentify(file, deidOptionsFor(job, deid, true, regenerate));
     return {
       rule: rule.name,
       destinations: [...action.destinations],
       deidentify: { profile: action.deidentify.profile, options: [...action.deidentify.options] },
       pixels: action.pixels,
+      ...(action.pixels === 'cxr-anofair' ? { pixelPlan: { regenerate, ...(notApplicable ? { reason: notApplicable } : {}) } } : {}),
       outcome: outcome.status,
       ...(outcome.status === 'quarantined' ? { reason: outcome.reason } : {}),
       record: outcome.record,

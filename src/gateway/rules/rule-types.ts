@@ -28,12 +28,15 @@ export interface DeidentificationAction {
   options: readonly ProfileOption[];
 }
 
+export const PIXEL_METHODS = ['none', 'cxr-anofair'] as const;
+export type PixelMethod = (typeof PIXEL_METHODS)[number];
+
 export interface ForwardAction {
   kind: 'forward';
   destinations: readonly string[];
   deidentify: DeidentificationAction;
-  /** Pixel anonymization; 'none' until the pixel pipeline lands (then burned-in text is quarantined). */
-  pixels: 'none';
+  /** Pixel anonymization: 'none' (pixels unchanged; burned-in text is quarantined) or CXR-AnoFAIR on chest radiographs. */
+  pixels: PixelMethod;
 }
 
 export type RuleAction = ForwardAction | { kind: 'drop' };

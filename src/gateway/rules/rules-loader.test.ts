@@ -61,11 +61,13 @@ describe('routing rules: load-time checks', () => {
     assert.match(byKey.extra ?? '', /allowed here: version, rules/);
   });
 
-  it('rejects unknown de-identification options and profiles, pixel settings other than none', () => {
-    const found = problems(rule('forward:\n  destinations: [research]\n  deidentify: { profile: basic, options: [retain-uid] }\n  pixels: cxr-anofair'));
+  it('rejects unknown de-identification options and profiles, pixel methods other than none and cxr-anofair', () => {
+    const found = problems(rule('forward:\n  destinations: [research]\n  deidentify: { profile: basic, options: [retain-uid] }\n  pixels: blur'));
     assert.equal(found.length, 2);
     assert.equal(found[0]!.hint, 'did you mean "retain-uids"?');
-    assert.match(found[1]!.message, /only value is "none"/);
+    assert.match(found[1]!.message, /pixels takes "none" .* or "cxr-anofair"/);
+    const loaded = loadRules(rule('forward:\n  destinations: [research]\n  pixels: cxr-anofair'), { source: 'rules.yaml', knownDestinations: DESTINATIONS });
+    assert.deepEqual(loaded.rules[0]!.action, { kind: 'forward', destinations: ['research'], deidentify: { profile: 'basic', options: [] }, pixels: 'cxr-anofair' });
     assert.match(only(rule('forward:\n  destinations: [research]\n  deidentify: { profile: strict }')).message, /only profile is "basic"/);
   });
 

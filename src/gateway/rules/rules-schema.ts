@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PROFILE_OPTIONS } from '../../anonymizer/deid-types.js';
+import { PIXEL_METHODS } from './rule-types.js';
 
 /**
  * The YAML shape of a routing rule file, checked strictly: an unknown key anywhere fails the load (with a
@@ -80,7 +81,9 @@ export const forwardSchema = z.strictObject({
   destinations: z.array(z.string().min(1)).min(1, 'forward needs at least one destination'),
   deidentify: deidentifySchema.default({ profile: 'basic', options: [] }),
   pixels: z
-    .literal('none', { error: 'pixel anonymization is not available yet: the only value is "none"' })
+    .enum(PIXEL_METHODS, {
+      error: 'pixels takes "none" (pixels unchanged; burned-in text is quarantined) or "cxr-anofair" (chest radiographs regenerated, disease regions kept)',
+    })
     .default('none'),
 });
 

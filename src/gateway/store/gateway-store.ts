@@ -1,4 +1,5 @@
 import type { ProfileOption } from '../../anonymizer/deid-types.js';
+import type { PixelMethod } from '../rules/rule-types.js';
 
 /**
  * The one store behind the research path: spool index, forwarding queue and destination state. Everything
@@ -34,7 +35,7 @@ export interface ForwardJob {
   rule: string;
   destination: string;
   deidentify: { profile: 'basic'; options: readonly ProfileOption[] };
-  pixels: 'none';
+  pixels: PixelMethod;
   /** Hash of the rule set that selected the instance, recorded with the de-identification. */
   ruleSetHash: string;
 }
