@@ -99,7 +99,8 @@ export function renderModelsDoc(outDir: string, repoRoot: string): string {
     for (const [label, r] of [['CXR-AnoFAIR (keep finding boxes)', a], ['whole image', f]] as const) {
       lines.push(`| ${label} | ${num(get(r, 'judged_ratio', 'male'), 2)} | ${num(get(r, 'judged_ratio', 'age>=60'), 2)} | ${num(get(r, 'source_ratio', 'male'), 2)} / ${num(get(r, 'source_ratio', 'age>=60'), 2)} | ${num(get(m, 'train_ratio', 'male'), 2)} / ${num(get(m, 'train_ratio', 'age>=60'), 2)} |`);
     }
-    lines.push('', `The judge on the original images: male ${num(get(a, 'judged_ratio_originals', 'male'), 2)}, >= 60 ${num(get(a, 'judged_ratio_originals', 'age>=60'), 2)}.`);
+    lines.push('', `The judge on the original images: male ${num(get(a, 'judged_ratio_originals', 'male'), 2)}, >= 60 ${num(get(a, 'judged_ratio_originals', 'age>=60'), 2)}` +
+      (get(m, 'judged_ratio_vae_roundtrip') ? `; on the same images through the VAE alone (encode, decode): male ${num(get(m, 'judged_ratio_vae_roundtrip', 'male'), 2)}, >= 60 ${num(get(m, 'judged_ratio_vae_roundtrip', 'age>=60'), 2)}.` : '.'));
     lines.push('The generated images carry the training data\'s imbalance when the judged shares stay near the training ratios rather than 0.5:');
     lines.push('that skew is what the fairness LoRA adapter (CXR-Fair loss) is trained to remove.', '');
     if (existsSync(join(repoRoot, 'docs', 'models-inpainting.png'))) lines.push('![original, mask, inpainted](models-inpainting.png)', '');

@@ -37,7 +37,7 @@ FULL = {
     "diagnostic": {"steps": 1200, "batch": 32},
     "reid": {"steps": 1200, "batch": 32},
     "vae": {"steps": 300, "batch": 16},
-    "diffusion": {"steps": 2800, "batch": 16},
+    "diffusion": {"steps": 4000, "batch": 16},
     "inpaint_eval_images": 48,
     "inpaint_eval_steps": 20,
 }
