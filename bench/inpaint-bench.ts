@@ -4,8 +4,14 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { anonymizeRadiograph } from '../src/anonymizer/pixel/cxr-anofair.js';
+import { readGreyPixels } from '../src/anonymizer/pixel/grey-pixels.js';
 import { SdInpaintPipeline } from '../src/anonymizer/pixel/sd-inpaint-pipeline.js';
 import { gaussianNoise } from '../src/anonymizer/pixel/seeded-noise.js';
+import { YoloDetector } from '../src/anonymizer/pixel/yolo-detector.js';
+import { readPart10 } from '../src/dicom/part10.js';
+import { DEFAULT_OPTIONS, generatePhantoms } from '../src/phantoms/generate.js';
+import { parseLabels } from '../src/phantoms/labels.js';
 
 const USAGE = `npm run bench:inpaint -- [options]
 
@@ -18,6 +24,8 @@ and starting noise, one image at a time. Also reports how far the two outputs ar
   --images N      images per side (default 12)
   --steps S       sampler steps (default 20)
   --threads T     intra-op threads for both sides (default 1; the gateway's workers are single-threaded)
+  --sizes A,B     also time the whole CXR-AnoFAIR step per instance (detector, regeneration, pixels back into
+                  stored values) on phantom radiographs of these sizes (default 256,2048)
 `;
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -57,6 +65,7 @@ async function main(): Promise<void> {
       images: { type: 'string', default: '12' },
       steps: { type: 'string', default: '20' },
       threads: { type: 'string', default: '1' },
+      sizes: { type: 'string', default: '256,2048' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -123,6 +132,25 @@ async function main(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  // the whole step per instance, at the radiograph's own size (no anchor: nothing else does this step)
+  const whole: string[] = [];
+  const detector = await YoloDetector.load(join(model, '..', 'detector'), { intraOpNumThreads: threads });
+  const inpainter = await SdInpaintPipeline.load(model, { intraOpNumThreads: threads });
+  for (const size of values.sizes!.split(',').map(Number).filter((v) => v > 0)) {
+    const dir = mkdtempSync(join(tmpdir(), 'anofair-inpaint-bench-phantoms-'));
+    try {
+      await generatePhantoms({ ...DEFAULT_OPTIONS, out: dir, patients: 2, seed: `bench-${size}`, size, burnedInShare: 0.5, force: false });
+      const pixels = parseLabels(readFileSync(join(dir, 'labels.jsonl'), 'utf8')).map((l) => readGreyPixels(readPart10(readFileSync(join(dir, l.file))).dataset));
+      await anonymizeRadiograph(pixels[0]!, { detector, inpainter }, { seed: 'warm-up', modelSize: inpainter.imageSize, steps });
+      const t = performance.now();
+      for (const [k, px] of pixels.entries()) await anonymizeRadiograph(px, { detector, inpainter }, { seed: `bench-${k}`, modelSize: inpainter.imageSize, steps });
+      whole.push(`| ${size} x ${size} | ${((performance.now() - t) / 1000 / pixels.length).toFixed(3)} |`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  await detector.release();
+  await inpainter.release();
   const per = (ms: number): string => `${(ms / n).toFixed(0)} ms`;
   process.stdout.write(
     [
@@ -134,6 +162,12 @@ async function main(): Promise<void> {
       '',
       `onnxruntime-node stages per image: text ${per(stages.text)}, VAE encode ${per(stages.encode)}, ${steps} guided UNet steps ${per(stages.denoise)}, VAE decode ${per(stages.decode)}`,
       `outputs (same starting noise): mean |difference| ${meanDiff.toExponential(2)}, largest ${worst.toExponential(2)} (grey levels 0..1)`,
+      '',
+      'Whole CXR-AnoFAIR step per instance (render, detect, regenerate, resample, back to stored values), onnxruntime-node:',
+      '',
+      '| radiograph | seconds per instance |',
+      '| --- | --- |',
+      ...whole,
       '',
     ].join('\n'),
   );
