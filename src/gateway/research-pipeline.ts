@@ -9,7 +9,7 @@ import { readPart10 } from '../dicom/part10.js';
 import { AnofairError } from '../errors/anofair-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { DestinationConfig } from './forwarding/destination.js';
-import { ForwardingMetrics } from './forwarding/forwarding-metrics.js';
+import { ForwardingMetrics, instrumentPixelCleaner } from './forwarding/forwarding-metrics.js';
 import { ForwardingWorker } from './forwarding/forwarding-worker.js';
 import type { DeidSettings } from './forwarding/prepare-instance.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './forwarding/retry-policy.js';
@@ -83,7 +83,11 @@ export class ResearchPipeline {
   constructor(private readonly o: ResearchPipelineOptions) {
     this.registry = o.registry ?? new Registry();
     this.metrics = new ForwardingMetrics(this.registry, () => this.store);
-    this.deid = { ...o.deid, deidentify: deidentifyInstance };
+    this.deid = {
+      ...o.deid,
+      deidentify: deidentifyInstance,
+      ...(o.deid.pixelCleaner ? { pixelCleaner: instrumentPixelCleaner(o.deid.pixelCleaner, this.metrics) } : {}),
+    };
     this.nodeId = o.nodeId ?? hostname();
   }
 

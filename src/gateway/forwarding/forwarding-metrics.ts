@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { GatewayStore } from '../store/gateway-store.js';
+import type { PixelCleanerPort } from './prepare-instance.js';
 
 /**
  * Prometheus metrics of the research path. Labels are destination names, states and fixed cause words:
@@ -11,6 +12,8 @@ export class ForwardingMetrics {
   readonly failedAttempts: Counter<'destination' | 'cause'>;
   readonly quarantined: Counter<'destination' | 'cause'>;
   readonly requestSeconds: Histogram<'destination'>;
+  readonly pixelInstances: Counter<'outcome'>;
+  readonly pixelSeconds: Histogram;
 
   constructor(registry: Registry, store: () => GatewayStore | undefined) {
     const registers = [registry];
@@ -45,6 +48,18 @@ export class ForwardingMetrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
       registers,
     });
+    this.pixelInstances = new Counter({
+      name: 'anofair_pixel_anonymization_total',
+      help: 'Instances offered to CXR-AnoFAIR pixel anonymization, by outcome (cleaned, not-applicable, failed)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.pixelSeconds = new Histogram({
+      name: 'anofair_pixel_anonymization_seconds',
+      help: 'Duration of CXR-AnoFAIR on one instance (detection, regeneration, pixels back into DICOM)',
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers,
+    });
     new Gauge({
       name: 'anofair_research_queue_items',
       help: 'Queue items by destination and state (pending, in-flight, delivered, quarantined, discarded)',
@@ -70,4 +85,23 @@ export class ForwardingMetrics {
       },
     });
   }
+}
+
+/** The pixel cleaner, counted and timed (outcomes only: nothing taken from the instance). */
+export function instrumentPixelCleaner(cleaner: PixelCleanerPort, metrics: ForwardingMetrics): PixelCleanerPort {
+  return {
+    notApplicable: (file) => cleaner.notApplicable(file),
+    async clean(file, key) {
+      const end = metrics.pixelSeconds.startTimer();
+      try {
+        const result = await cleaner.clean(file, key);
+        metrics.pixelInstances.inc({ outcome: result.status });
+        if (result.status === 'cleaned') end();
+        return result;
+      } catch (err) {
+        metrics.pixelInstances.inc({ outcome: 'failed' });
+        throw err;
+      }
+    },
+  };
 }

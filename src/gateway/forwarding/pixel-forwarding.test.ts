@@ -55,6 +55,9 @@ describe('forwarding with CXR-AnoFAIR pixel anonymization', () => {
     for (const bytes of chest) assert.equal((await kit.pipeline.accept({ bytes }, {}, 'tap')).queued, true);
     await drained(kit.pipeline, 120_000);
     assert.deepEqual((await kit.pipeline.status()).totals, { pending: 0, 'in-flight': 0, delivered: 3, quarantined: 0, discarded: 0 });
+    const metrics = await kit.pipeline.registry.metrics();
+    assert.match(metrics, /anofair_pixel_anonymization_total\{outcome="cleaned"\} 3/);
+    assert.match(metrics, /anofair_pixel_anonymization_seconds_count 3/);
     const sent = server.requests.flatMap((r) => r.instances);
     assert.equal(sent.length, 3);
     const originals = chest.map((b) => readGreyPixels(readPart10(b).dataset).stored);
