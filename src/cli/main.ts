@@ -1,18 +1,19 @@
 import { Command, CommanderError } from 'commander';
 import { describeError } from '../errors/anofair-error.js';
 import { registerDeidentifyCommand } from './deidentify-command.js';
+import { registerEvalCommand } from './eval-command.js';
 import { registerPhantomsCommand } from './phantoms-command.js';
 import { registerKeygenCommand } from './keygen-command.js';
 import { registerServeCommand } from './serve-command.js';
 
 /** Each subcommand lives in its own file and registers itself here. */
-const SUBCOMMANDS: Array<(program: Command) => void> = [registerDeidentifyCommand, registerKeygenCommand, registerPhantomsCommand, registerServeCommand];
+const SUBCOMMANDS: Array<(program: Command) => void> = [registerDeidentifyCommand, registerEvalCommand, registerKeygenCommand, registerPhantomsCommand, registerServeCommand];
 
 export function buildProgram(): Command {
   const program = new Command('anofair')
     .description(
       'AnoFAIR Gateway: a DICOMweb gateway between a clinical PACS and research archives, with PS3.15 ' +
-        'de-identification (keyed pseudonyms, UIDs and date shifts). Pixel anonymization of chest radiographs (CXR-AnoFAIR) is being built.',
+        'de-identification (keyed pseudonyms, UIDs and date shifts) and pixel anonymization of chest radiographs (CXR-AnoFAIR).',
     )
     .version(process.env.npm_package_version ?? '0.1.0')
     .showHelpAfterError('(run with --help for usage)')

@@ -37,9 +37,9 @@ function linearTaps(n: number, m: number): { i0: number; i1: number; f: number }
   return out;
 }
 
-function resampleRows(src: Float32Array, w: number, h: number, nw: number): Float32Array {
+function resampleRows(src: Float32Array, w: number, h: number, nw: number, mode: ResizeMode): Float32Array {
   const out = new Float32Array(nw * h);
-  if (nw <= w) {
+  if (nw <= w && mode === 'area') {
     const taps = areaWeights(w, nw);
     for (let y = 0; y < h; y++) {
       const row = y * w;
@@ -69,10 +69,13 @@ function transpose(src: Float32Array, w: number, h: number): Float32Array {
   return out;
 }
 
+/** 'area' averages when shrinking (default); 'bilinear' always interpolates, as a model's own preprocessing may. */
+export type ResizeMode = 'area' | 'bilinear';
+
 /** Resize to width x height (separable: rows, then columns). */
-export function resizeGrey(img: GreyImage, width: number, height: number): GreyImage {
+export function resizeGrey(img: GreyImage, width: number, height: number, mode: ResizeMode = 'area'): GreyImage {
   if (img.width === width && img.height === height) return { data: Float32Array.from(img.data), width, height };
-  const rows = resampleRows(img.data, img.width, img.height, width);
-  const cols = resampleRows(transpose(rows, width, img.height), img.height, width, height);
+  const rows = resampleRows(img.data, img.width, img.height, width, mode);
+  const cols = resampleRows(transpose(rows, width, img.height), img.height, width, height, mode);
   return { data: transpose(cols, height, width), width, height };
 }
