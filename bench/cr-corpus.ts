@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TRANSFER_SYNTAX, type DicomDataset, type DicomElement } from '../src/dicom/dataset.js';
 import { writePart10 } from '../src/dicom/part10.js';
+import { seededRandom } from '../src/evaluation/seeded-random.js';
 
 /**
  * A synthetic Computed Radiography corpus for benchmarks: chest films of several patients and studies, headers
@@ -24,17 +25,8 @@ export interface CorpusFile {
   patientIndex: number;
 }
 
-/** mulberry32: small, fast, and good enough for test data. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: small, fast, and good enough for test data (shared with the evaluation's pair sampling). */
+export const prng = seededRandom;
 
 const FAMILY = ['MÜLLER', 'DUBOIS', 'JANSSENS', 'ROSSI', 'NOWAK', 'GARCÍA', 'SMITH', 'PEETERS', 'LEFÈVRE', 'SCHMIDT', 'DE VRIES', 'HANSEN', "O'BRIEN", 'KOWALSKI', 'FERREIRA', 'LAMBERT'];
 const GIVEN = ['JÜRGEN', 'MARIE', 'PIETER', 'GIULIA', 'ANNA', 'JOSÉ', 'JOHN', 'LIESBETH', 'CÉLINE', 'KLAUS', 'SANNE', 'ERIK', 'SIOBHAN', 'TOMASZ', 'INÊS', 'HÉLÈNE'];

@@ -1,6 +1,7 @@
 import type { GreyImage } from '../anonymizer/pixel/image-resize.js';
 import type { EvaluationModels } from './evaluation-models.js';
-import { rocAuc, seededRandom } from './roc-auc.js';
+import { rocAuc } from './roc-auc.js';
+import { seededRandom } from './seeded-random.js';
 
 /**
  * How well an anonymization worked, measured as CXR-AnoFAIR measures it, on labelled images (phantoms):
