@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { anonymizeRadiograph, promptConfigOf } from '../src/anonymizer/pixel/cxr-anofair.js';
 import { readGreyPixels, toDisplay, type GreyPixels } from '../src/anonymizer/pixel/grey-pixels.js';
+import { greyBytes } from '../src/anonymizer/pixel/image-resize.js';
 import { SdInpaintPipeline } from '../src/anonymizer/pixel/sd-inpaint-pipeline.js';
 import { YoloDetector } from '../src/anonymizer/pixel/yolo-detector.js';
 import { readPart10 } from '../src/dicom/part10.js';
@@ -22,8 +23,7 @@ and the released image. Phantoms only: a picture of real originals would be PHI.
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 function png(display: Float32Array, w: number, h: number, tile: number): Promise<Buffer> {
-  const grey = Buffer.from(Uint8Array.from(display, (v) => Math.round(255 * Math.min(1, Math.max(0, v)))));
-  return sharp(grey, { raw: { width: w, height: h, channels: 1 } }).resize(tile, tile, { kernel: 'lanczos3' }).toColourspace('srgb').png().toBuffer();
+  return sharp(greyBytes(display), { raw: { width: w, height: h, channels: 1 } }).resize(tile, tile, { kernel: 'lanczos3' }).toColourspace('srgb').png().toBuffer();
 }
 
 function boxes(list: { box: readonly number[]; colour: string; dash?: boolean }[], scale: number, tile: number): Buffer {

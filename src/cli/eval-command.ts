@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import sharp from 'sharp';
 import { anonymizeRadiograph, promptConfigOf } from '../anonymizer/pixel/cxr-anofair.js';
 import { readGreyPixels, toDisplay } from '../anonymizer/pixel/grey-pixels.js';
-import type { GreyImage } from '../anonymizer/pixel/image-resize.js';
+import { greyBytes, type GreyImage } from '../anonymizer/pixel/image-resize.js';
 import { DEMO_MODELS } from '../anonymizer/pixel/pixel-cleaner.js';
 import { SdInpaintPipeline } from '../anonymizer/pixel/sd-inpaint-pipeline.js';
 import { YoloDetector } from '../anonymizer/pixel/yolo-detector.js';
@@ -27,8 +27,7 @@ interface EvalFlags {
 }
 
 async function pngDataUri(img: GreyImage): Promise<string> {
-  const grey = Buffer.from(Uint8Array.from(img.data, (v) => Math.round(255 * Math.min(1, Math.max(0, v)))));
-  const png = await sharp(grey, { raw: { width: img.width, height: img.height, channels: 1 } }).resize(220, 220).png().toBuffer();
+  const png = await sharp(greyBytes(img.data), { raw: { width: img.width, height: img.height, channels: 1 } }).resize(220, 220).png().toBuffer();
   return `data:image/png;base64,${png.toString('base64')}`;
 }
 

@@ -87,3 +87,20 @@ export function pydicomView<T>(command: 'view' | 'text' | 'identifying', files: 
   }
   return JSON.parse(r.stdout) as Record<string, T | { error: string }>;
 }
+
+/**
+ * Run python3 with the model builder's package (src/train/python) importable, e.g. to compare with the reference
+ * implementations there. Returns stdout as bytes; throws with stderr when it fails (needs python3-torch, python3-onnx).
+ */
+export function runTrainPython(args: string[], input?: string): Buffer {
+  requireTool(PYTHON);
+  const r = spawnSync(PYTHON, args, {
+    input,
+    cwd: REPO_ROOT,
+    env: { ...process.env, PYTHONPATH: join(REPO_ROOT, 'src', 'train', 'python'), PYTHONDONTWRITEBYTECODE: '1' },
+    maxBuffer: 1 << 26,
+  });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`python3 ${args[0] === '-c' ? '-c <script>' : args.join(' ')} failed (exit ${r.status}); needs python3-torch python3-onnx:\n${r.stderr}`);
+  return r.stdout;
+}

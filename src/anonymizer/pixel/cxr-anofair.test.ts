@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +7,7 @@ import { readPart10 } from '../../dicom/part10.js';
 import { AnofairError } from '../../errors/anofair-error.js';
 import { DEFAULT_OPTIONS, generatePhantoms } from '../../phantoms/generate.js';
 import { parseLabels, type ImageLabel } from '../../phantoms/labels.js';
-import { PYTHON, requireTool } from '../../../test/support/external-tools.js';
+import { runTrainPython } from '../../../test/support/external-tools.js';
 import { REPO_ROOT } from '../../../test/support/repo-paths.js';
 import { anonymizeRadiograph, promptConfigOf, promptFor, type AnofairModels } from './cxr-anofair.js';
 import { fromDisplay, readGreyPixels, toDisplay, type GreyPixels } from './grey-pixels.js';
@@ -58,15 +57,10 @@ describe('pixel anonymization of chest radiographs (CXR-AnoFAIR, demo models)', 
 
   describe('display rendering of the stored values', () => {
     it('is the rendering the models were trained on (the Python builder\'s display01, read by pydicom)', () => {
-      requireTool(PYTHON);
       const chosen = small.slice(0, 4);
       // one interpreter for all files: importing torch is the slow part
-      const r = spawnSync(PYTHON, ['-c', 'import sys,pydicom,numpy as np\nfrom anofair_models.dataset import display01\nfor f in sys.argv[1:]: sys.stdout.buffer.write(display01(pydicom.dcmread(f)).astype("<f4").tobytes())', ...chosen.map((p) => p.path)], {
-        env: { ...process.env, PYTHONPATH: join(REPO_ROOT, 'src', 'train', 'python'), PYTHONDONTWRITEBYTECODE: '1' },
-        maxBuffer: 1 << 26,
-      });
-      assert.equal(r.status, 0, String(r.stderr));
-      const all = new Float32Array(r.stdout.buffer.slice(r.stdout.byteOffset, r.stdout.byteOffset + r.stdout.length));
+      const out = runTrainPython(['-c', 'import sys,pydicom,numpy as np\nfrom anofair_models.dataset import display01\nfor f in sys.argv[1:]: sys.stdout.buffer.write(display01(pydicom.dcmread(f)).astype("<f4").tobytes())', ...chosen.map((p) => p.path)]);
+      const all = new Float32Array(out.buffer.slice(out.byteOffset, out.byteOffset + out.length));
       let at = 0;
       for (const p of chosen) {
         const ours = toDisplay(p.px).data;

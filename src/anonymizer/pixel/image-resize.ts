@@ -79,3 +79,8 @@ export function resizeGrey(img: GreyImage, width: number, height: number, mode: 
   const cols = resampleRows(transpose(rows, width, img.height), img.height, width, height, mode);
   return { data: transpose(cols, height, width), width, height };
 }
+
+/** 8-bit grey bytes of a 0..1 image (clamped), for pictures and reports. */
+export function greyBytes(data: Float32Array): Buffer {
+  return Buffer.from(Uint8Array.from(data, (v) => Math.round(255 * Math.min(1, Math.max(0, v)))));
+}

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AnofairError } from '../../errors/anofair-error.js';
-import { PYTHON, requireTool } from '../../../test/support/external-tools.js';
+import { runTrainPython } from '../../../test/support/external-tools.js';
 import { REPO_ROOT } from '../../../test/support/repo-paths.js';
 import { ClipTokenizer } from './clip-tokenizer.js';
 import { DpmSolverMultistep, samplingTimesteps } from './dpm-solver.js';
@@ -17,18 +16,7 @@ const SIZE = 256;
 const PROMPT = 'A chest X-ray showing Effusion, Cardiomegaly.';
 
 /** Runs Python from src/train/python (Debian's torch): the reference implementation we compare with. */
-function python(args: string[], input?: string): string {
-  requireTool(PYTHON);
-  const r = spawnSync(PYTHON, args, {
-    input,
-    encoding: 'utf8',
-    cwd: REPO_ROOT,
-    env: { ...process.env, PYTHONPATH: join(REPO_ROOT, 'src', 'train', 'python'), PYTHONDONTWRITEBYTECODE: '1' },
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  if (r.status !== 0) throw new Error(`python3 ${args.join(' ')} failed (exit ${r.status}); needs python3-torch python3-onnx:\n${r.stderr}`);
-  return r.stdout;
-}
+const python = (args: string[], input?: string): string => runTrainPython(args, input).toString('utf8');
 
 /** A synthetic chest-like test picture (no phantom needed): smooth background, two dark "lungs", a bright spine. */
 function testImage(): Float32Array {
