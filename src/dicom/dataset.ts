@@ -2,7 +2,8 @@
  * The in-memory model of a DICOM data set: dcmjs's "denaturalized" dictionary. Keys are tags as 8 upper-case
  * hex digits ("00100010"); sequences hold arrays of nested data sets; PN values are {Alphabetic, Ideographic,
  * Phonetic} objects; binary values are ArrayBuffers, except the top-level native Pixel Data, which the reader
- * keeps as a Uint8Array view into the bytes it read (so a 10 MB image is never copied). Text is always decoded to JavaScript strings (the reader
+ * keeps as a Uint8Array view into the bytes it read (so a 10 MB image is never copied; big-endian OW Pixel Data is
+ * the one exception, swapped to little endian into a copy). Text is always decoded to JavaScript strings (the reader
  * converts every Specific Character Set), and the writer encodes it as UTF-8 (ISO_IR 192).
  */
 export type Tag = string;

@@ -24,8 +24,10 @@ export interface NormalizedPart10 {
   /** The value of the top-level Pixel Data when encapsulated: its items and the sequence delimiter, byte-exact. */
   encapsulatedPixelData?: Uint8Array;
   /**
-   * The top-level native Pixel Data of a little-endian data set, lifted out unchanged: dcmjs copies large
-   * values through many small buffers, ten times slower than the rest of a 10 MB radiograph's processing.
+   * The top-level native Pixel Data, lifted out: dcmjs copies large values through many small buffers, ten times
+   * slower than the rest of a 10 MB radiograph's processing. Always little endian: a view of the input for a
+   * little-endian data set; for Explicit VR Big Endian, OW words swapped into a copy (see swapToLittleEndian), so
+   * every reader of the pixels sees one byte order and the writer swaps back for a big-endian output.
    */
   nativePixelData?: { vr: string; bytes: Uint8Array };
   /** What was repaired, for the record; tags only, never values. */
@@ -69,6 +71,8 @@ class Walker {
   readonly repairs = new Set<string>();
   encapsulatedPixelData?: Uint8Array;
   nativePixelData?: { vr: string; bytes: Uint8Array };
+  /** Bits Allocated (0028,0100) of the top-level data set, for the byte order of big-endian Pixel Data. */
+  private bitsAllocated?: number;
   private readonly view: DataView;
 
   constructor(
@@ -182,8 +186,11 @@ class Walker {
         off = valueEnd;
         continue;
       }
-      if (topLevel && tag === '7FE00010' && syntax.little && length % 2 === 0) {
-        this.nativePixelData = { vr: vr === 'OB' ? 'OB' : 'OW', bytes: this.buf.subarray(valueStart, valueEnd) };
+      if (topLevel && tag === '00280100' && length >= 2) this.bitsAllocated = this.u16(valueStart, syntax.little);
+      if (topLevel && tag === '7FE00010' && length % 2 === 0) {
+        const pixelVr = vr === 'OB' ? 'OB' : 'OW';
+        const bytes = this.buf.subarray(valueStart, valueEnd);
+        this.nativePixelData = { vr: pixelVr, bytes: syntax.little || pixelVr === 'OB' ? bytes : swapToLittleEndian(bytes, this.bitsAllocated) };
         off = valueEnd;
         continue;
       }
@@ -261,6 +268,32 @@ class Walker {
       off += 8 + length;
     }
   }
+}
+
+/**
+ * Big-endian OW Pixel Data to little endian, in a copy (and back: the swap is its own inverse). OW is 16-bit words
+ * (PS3.5 7.3), also for 8-bit samples; 32-bit samples are swapped whole, as pydicom and dcmtk read them. OB is a
+ * byte stream and is never swapped.
+ */
+export function swapToLittleEndian(bytes: Uint8Array, bitsAllocated: number | undefined): Uint8Array {
+  const unit = bitsAllocated === 32 ? 4 : 2;
+  const out = new Uint8Array(bytes.length);
+  const whole = bytes.length - (bytes.length % unit);
+  if (unit === 2) {
+    for (let i = 0; i < whole; i += 2) {
+      out[i] = bytes[i + 1]!;
+      out[i + 1] = bytes[i]!;
+    }
+  } else {
+    for (let i = 0; i < whole; i += 4) {
+      out[i] = bytes[i + 3]!;
+      out[i + 1] = bytes[i + 2]!;
+      out[i + 2] = bytes[i + 1]!;
+      out[i + 3] = bytes[i]!;
+    }
+  }
+  out.set(bytes.subarray(whole), whole);
+  return out;
 }
 
 const KNOWN_SHORT_VRS = new Set(['AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FL', 'FD', 'IS', 'LO', 'LT', 'PN', 'SH', 'SL', 'SS', 'ST', 'TM', 'UI', 'UL', 'US']);

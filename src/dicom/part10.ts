@@ -1,7 +1,7 @@
 import dcmjs from 'dcmjs';
 import { AnofairError, isAnofairError } from '../errors/anofair-error.js';
 import { TRANSFER_SYNTAX, type DicomDataset, type DicomFile } from './dataset.js';
-import { normalizePart10 } from './part10-normalize.js';
+import { normalizePart10, swapToLittleEndian } from './part10-normalize.js';
 
 const { DicomMessage, DicomDict, ReadBufferStream } = dcmjs.data;
 
@@ -82,22 +82,28 @@ export function writePart10Chunks(file: DicomFile): Uint8Array[] {
   // The pieces after what dcmjs writes, joined once with it at the end: a 10 MB image is copied only once.
   let trailer: Uint8Array[] | undefined;
   const native = dataset[PIXEL_DATA];
-  if (!file.encapsulatedPixelData && native && syntax !== TRANSFER_SYNTAX.ExplicitVRBigEndian && (native.vr === 'OW' || native.vr === 'OB')) {
-    // Native Pixel Data goes after what dcmjs writes, as one block: see NormalizedPart10.nativePixelData.
-    const parts = (native.Value ?? []).map((v) => (v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength)));
+  if (!file.encapsulatedPixelData && native && (native.vr === 'OW' || native.vr === 'OB')) {
+    // Native Pixel Data goes after what dcmjs writes, as one block: see NormalizedPart10.nativePixelData. It is
+    // held little endian; a big-endian output gets its OW words swapped (into a copy).
+    const little = syntax !== TRANSFER_SYNTAX.ExplicitVRBigEndian;
+    let parts = (native.Value ?? []).map((v) => (v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength)));
+    if (!little && native.vr === 'OW') {
+      const bitsAllocated = Number(file.dataset['00280100']?.Value?.[0]);
+      parts = [swapToLittleEndian(parts.length === 1 ? parts[0]! : new Uint8Array(Buffer.concat(parts)), bitsAllocated)];
+    }
     const length = parts.reduce((n, p) => n + p.length, 0);
     for (const tag of Object.keys(dataset)) if (tag >= PIXEL_DATA) delete dataset[tag];
     const explicit = syntax !== TRANSFER_SYNTAX.ImplicitVRLittleEndian;
     const header = new Uint8Array(explicit ? 12 : 8);
     const view = new DataView(header.buffer);
-    view.setUint16(0, 0x7fe0, true);
-    view.setUint16(2, 0x0010, true);
+    view.setUint16(0, 0x7fe0, little);
+    view.setUint16(2, 0x0010, little);
     if (explicit) {
       header[4] = native.vr.charCodeAt(0);
       header[5] = native.vr.charCodeAt(1);
-      view.setUint32(8, length + (length % 2), true);
+      view.setUint32(8, length + (length % 2), little);
     } else {
-      view.setUint32(4, length + (length % 2), true);
+      view.setUint32(4, length + (length % 2), little);
     }
     trailer = [header, ...parts, ...(length % 2 ? [new Uint8Array(1)] : [])];
   } else if (file.encapsulatedPixelData) {

@@ -63,6 +63,25 @@ export function dciodvfy(file: string): ToolResult {
   return run(DCIODVFY, [file]);
 }
 
+/** Error lines of dciodvfy, with UIDs and values normalised (they change by design). */
+export function dciodvfyErrors(file: string): string[] {
+  const r = dciodvfy(file);
+  const lines = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => /^Error/.test(l));
+  return [
+    ...new Set(
+      lines.map((l) =>
+        l
+          .replace(/\b\d+(\.\d+)+\b/g, '<uid>')
+          .replace(/"[^"]*"/g, '"…"')
+          .replace(/= <[^>]*>/g, '= <…>')
+          .replace(/(UID) \S+$/, '$1 <uid>')
+          .replace(/\s+/g, ' ')
+          .trim(),
+      ),
+    ),
+  ].sort();
+}
+
 /** dcmconv to Explicit VR Little Endian (dicom3tools cannot read deflated files; this is their baseline). */
 export function dcmconvExplicitLittle(from: string, to: string): void {
   const r = run(DCMCONV, ['+te', from, to]);
