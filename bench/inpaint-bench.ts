@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   process.stdout.write(`inpainting benchmark: ${n} images ${SIZE}x${SIZE}, ${steps} steps, guidance 7.5, ${threads} thread(s); ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}\n`);
 
   // ours: onnxruntime-node (a warm-up image first: session initialisation is not per-image cost)
-  const pipeline = await SdInpaintPipeline.load(model, { intraOpNumThreads: threads });
+  const pipeline = await SdInpaintPipeline.load(model, { runtime: { intraOpNumThreads: threads } });
   await pipeline.inpaint({ image: work.images[0]!, width: SIZE, height: SIZE, mask: work.masks[0]!, prompt: work.prompts[0]!, initialLatents: work.latents[0]!, steps });
   const ours: Float32Array[] = [];
   const stages = { text: 0, encode: 0, denoise: 0, decode: 0 };
@@ -134,8 +134,8 @@ async function main(): Promise<void> {
   }
   // the whole step per instance, at the radiograph's own size (no anchor: nothing else does this step)
   const whole: string[] = [];
-  const detector = await YoloDetector.load(join(model, '..', 'detector'), { intraOpNumThreads: threads });
-  const inpainter = await SdInpaintPipeline.load(model, { intraOpNumThreads: threads });
+  const detector = await YoloDetector.load(join(model, '..', 'detector'), { runtime: { intraOpNumThreads: threads } });
+  const inpainter = await SdInpaintPipeline.load(model, { runtime: { intraOpNumThreads: threads } });
   for (const size of values.sizes!.split(',').map(Number).filter((v) => v > 0)) {
     const dir = mkdtempSync(join(tmpdir(), 'anofair-inpaint-bench-phantoms-'));
     try {

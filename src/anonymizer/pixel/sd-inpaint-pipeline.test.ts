@@ -180,7 +180,7 @@ describe('Stable Diffusion inpainting on onnxruntime-node (the demo model, optim
     try {
       cpSync(MODEL, dir, { recursive: true });
       rmSync(join(dir, 'vae_encoder'), { recursive: true });
-      await assert.rejects(SdInpaintPipeline.load(dir), (err: unknown) => err instanceof AnofairError && err.code === 'CONFIG_INVALID' && /vae_encoder\/model\.onnx is missing/.test(err.message));
+      await assert.rejects(SdInpaintPipeline.load(dir), (err: unknown) => err instanceof AnofairError && err.code === 'MODEL_INVALID' && /vae_encoder\/model\.onnx is missing/.test(err.message));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

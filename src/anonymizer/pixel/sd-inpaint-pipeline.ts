@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { AnofairError } from '../../errors/anofair-error.js';
+import { openModelFolder, type ExecutionProvider, type ModelDescription, type ModelRuntimeSettings, type OnnxModel } from '../../models/index.js';
 import { ClipTokenizer } from './clip-tokenizer.js';
 import { DpmSolverMultistep, type NoiseScheduleConfig } from './dpm-solver.js';
 import { gaussianNoise } from './seeded-noise.js';
@@ -11,7 +11,9 @@ import { gaussianNoise } from './seeded-noise.js';
  * (text_encoder/, unet/ with the 9-channel input, vae_encoder/, vae_decoder/, tokenizer/, scheduler/): the demo
  * model and a real stable-diffusion-2-inpainting export load the same way. What diffusers' inpainting pipeline
  * does, for one grey image: encode the prompt and the negative prompt, encode the masked image, run the UNet with
- * classifier-free guidance under DPM-Solver++(2M), decode, and put the kept pixels back exactly.
+ * classifier-free guidance under DPM-Solver++(2M), decode, and put the kept pixels back exactly. fp32 and fp16
+ * exports load the same way: every input is built in the type its component declares (int32/int64 ids, a float,
+ * float16 or integer timestep, float16 latents) and every output is read back as float32 (src/models).
  */
 
 export const DEFAULT_NEGATIVE_PROMPT = 'low resolution, low quality, blurry, noise, disfigured';
@@ -34,6 +36,8 @@ export interface InpaintInput {
   seed?: string | number;
   /** the starting latents [1, 4, height/8, width/8] instead of seeded noise (to compare with another implementation) */
   initialLatents?: Float32Array;
+  /** checked before each denoising step: an aborted regeneration throws PIXEL_FAILED */
+  signal?: AbortSignal;
 }
 
 export interface InpaintOutput {
@@ -45,26 +49,26 @@ export interface InpaintOutput {
 }
 
 export interface PipelineOptions {
-  /** onnxruntime execution providers, e.g. ['cuda', 'cpu']; default ['cpu'] */
-  executionProviders?: string[];
-  intraOpNumThreads?: number;
+  /** execution providers, threads, warm-up (src/models) */
+  runtime?: ModelRuntimeSettings;
 }
 
-interface Component {
-  session: ort.InferenceSession;
-  inputs: Map<string, ort.InferenceSession.ValueMetadata>;
+/** The four components as loaded: for start-up logs and /status. */
+export interface PipelineDescription {
+  folder: string;
+  imageSize: number;
+  components: Record<'text_encoder' | 'unet' | 'vae_encoder' | 'vae_decoder', ModelDescription>;
 }
+
+/** The parts of an optimum stable-diffusion-2-inpainting export the pipeline needs. */
+export const PIPELINE_PARTS = ['text_encoder/model.onnx', 'unet/model.onnx', 'vae_encoder/model.onnx', 'vae_decoder/model.onnx', 'tokenizer/vocab.json', 'scheduler/scheduler_config.json'];
 
 function readJson(path: string): Record<string, unknown> {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
   } catch (err) {
-    throw new AnofairError('CONFIG_INVALID', `${path} is not readable JSON`, undefined, { cause: err });
+    throw new AnofairError('MODEL_INVALID', `${path} is not readable JSON`, { path }, { cause: err });
   }
-}
-
-function tensorType(meta: ort.InferenceSession.ValueMetadata | undefined): string | undefined {
-  return meta && meta.isTensor ? meta.type : undefined;
 }
 
 export class SdInpaintPipeline {
@@ -75,65 +79,91 @@ export class SdInpaintPipeline {
     private readonly tokenizer: ClipTokenizer,
     private readonly scheduleConfig: NoiseScheduleConfig,
     private readonly scalingFactor: number,
-    private readonly text: Component,
-    private readonly unet: Component,
-    private readonly vaeEncoder: Component,
-    private readonly vaeDecoder: Component,
+    private readonly text: OnnxModel,
+    private readonly unet: OnnxModel,
+    private readonly vaeEncoder: OnnxModel,
+    private readonly vaeDecoder: OnnxModel,
     /** the square image size the model was trained at: unet/config.json sample_size x 8 (SD2: 512) */
     readonly imageSize: number,
   ) {}
 
+  /**
+   * MODEL_INVALID naming the file when a part is missing, does not load or lacks the inputs of an inpainting
+   * export; MODEL_PROVIDER when the runtime requires a GPU that cannot be used.
+   */
   static async load(folder: string, options: PipelineOptions = {}): Promise<SdInpaintPipeline> {
-    for (const part of ['text_encoder/model.onnx', 'unet/model.onnx', 'vae_encoder/model.onnx', 'vae_decoder/model.onnx', 'tokenizer/vocab.json', 'scheduler/scheduler_config.json']) {
-      if (!existsSync(join(folder, part))) throw new AnofairError('CONFIG_INVALID', `${folder} is not a Stable Diffusion inpainting export: ${part} is missing`);
-    }
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: options.executionProviders ?? ['cpu'],
-      graphOptimizationLevel: 'all',
-      ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
-    };
-    const open = async (name: string): Promise<Component> => {
-      const path = join(folder, name, 'model.onnx');
-      let session: ort.InferenceSession;
-      try {
-        session = await ort.InferenceSession.create(path, sessionOptions);
-      } catch (err) {
-        throw new AnofairError('CONFIG_INVALID', `${path} does not load in onnxruntime: ${(err as Error).message}`, undefined, { cause: err });
-      }
-      return { session, inputs: new Map(session.inputMetadata.map((m) => [m.name, m])) };
-    };
-    const [text, unet, vaeEncoder, vaeDecoder] = await Promise.all([open('text_encoder'), open('unet'), open('vae_encoder'), open('vae_decoder')]);
-    const need = (c: Component, file: string, names: string[]): void => {
-      for (const n of names) if (!c.inputs.has(n)) throw new AnofairError('CONFIG_INVALID', `${join(folder, file)} has no input ${n} (inputs: ${[...c.inputs.keys()].join(', ')})`);
-    };
-    need(text, 'text_encoder/model.onnx', ['input_ids']);
-    need(unet, 'unet/model.onnx', ['sample', 'timestep', 'encoder_hidden_states']);
-    need(vaeEncoder, 'vae_encoder/model.onnx', ['sample']);
-    need(vaeDecoder, 'vae_decoder/model.onnx', ['latent_sample']);
-    const unetIn = unet.inputs.get('sample');
-    const channels = unetIn?.isTensor ? unetIn.shape[1] : undefined;
-    if (typeof channels === 'number' && channels !== 9) {
-      throw new AnofairError('CONFIG_INVALID', `${join(folder, 'unet/model.onnx')} takes ${channels} input channels; an inpainting UNet takes 9 (latents, mask, masked-image latents)`);
+    const models = openModelFolder(folder);
+    for (const part of PIPELINE_PARTS) {
+      if (!existsSync(join(folder, part))) throw new AnofairError('MODEL_INVALID', `${folder} is not a Stable Diffusion inpainting export: ${part} is missing`, { path: join(folder, part) });
     }
     const vaeConfigPath = join(folder, 'vae_decoder', 'config.json');
     const scaling = existsSync(vaeConfigPath) ? readJson(vaeConfigPath).scaling_factor : undefined;
     const unetConfigPath = join(folder, 'unet', 'config.json');
     const sampleSize = existsSync(unetConfigPath) ? readJson(unetConfigPath).sample_size : undefined;
-    return new SdInpaintPipeline(
-      folder,
-      ClipTokenizer.load(join(folder, 'tokenizer')),
-      readJson(join(folder, 'scheduler', 'scheduler_config.json')) as NoiseScheduleConfig,
-      typeof scaling === 'number' ? scaling : DEFAULT_SCALING_FACTOR,
-      text,
-      unet,
-      vaeEncoder,
-      vaeDecoder,
-      typeof sampleSize === 'number' ? sampleSize * 8 : 512,
-    );
+    const latent = typeof sampleSize === 'number' ? sampleSize : 64;
+    const image = latent * 8;
+    const tokenizer = ClipTokenizer.load(join(folder, 'tokenizer'));
+    const seq = tokenizer.maxLength;
+    // the shapes inpaint() feeds, for the warm-up run (when the runtime asks for one)
+    const shapes: Record<string, Record<string, number[]>> = {
+      text_encoder: { input_ids: [1, seq] },
+      unet: { sample: [2, 9, latent, latent], timestep: [1] },
+      vae_encoder: { sample: [1, 3, image, image] },
+      vae_decoder: { latent_sample: [1, 4, latent, latent] },
+    };
+    const dims = { batch_size: 1, sequence_length: seq, steps: 1 };
+    const opened: OnnxModel[] = [];
+    try {
+      // one after the other: a failed provider is then tried once, and a failure releases what was opened
+      for (const name of ['text_encoder', 'unet', 'vae_encoder', 'vae_decoder']) {
+        opened.push(await models.open(`${name}/model.onnx`, options.runtime, { warmUpShapes: shapes[name], warmUpDims: { ...dims, ...(name === 'unet' ? { batch_size: 2 } : {}) } }));
+      }
+      const [text, unet, vaeEncoder, vaeDecoder] = opened as [OnnxModel, OnnxModel, OnnxModel, OnnxModel];
+      text.requireInputs(['input_ids'], 'a CLIP text encoder export');
+      unet.requireInputs(['sample', 'timestep', 'encoder_hidden_states'], 'an inpainting UNet export');
+      vaeEncoder.requireInputs(['sample'], 'a VAE encoder export');
+      vaeDecoder.requireInputs(['latent_sample'], 'a VAE decoder export');
+      const channels = unet.input('sample')?.shape[1];
+      if (typeof channels === 'number' && channels !== 9) {
+        throw new AnofairError('MODEL_INVALID', `${join(folder, 'unet/model.onnx')} takes ${channels} input channels; an inpainting UNet takes 9 (latents, mask, masked-image latents)`);
+      }
+      return new SdInpaintPipeline(
+        folder,
+        tokenizer,
+        readJson(join(folder, 'scheduler', 'scheduler_config.json')) as NoiseScheduleConfig,
+        typeof scaling === 'number' ? scaling : DEFAULT_SCALING_FACTOR,
+        text,
+        unet,
+        vaeEncoder,
+        vaeDecoder,
+        image,
+      );
+    } catch (err) {
+      await Promise.all(opened.map((m) => m.release()));
+      throw err;
+    }
+  }
+
+  describe(): PipelineDescription {
+    return {
+      folder: this.folder,
+      imageSize: this.imageSize,
+      components: { text_encoder: this.text.describe(), unet: this.unet.describe(), vae_encoder: this.vaeEncoder.describe(), vae_decoder: this.vaeDecoder.describe() },
+    };
+  }
+
+  /** the execution provider of the UNet, where the time goes (describe() has each component's) */
+  get provider(): ExecutionProvider {
+    return this.unet.provider;
+  }
+
+  /** The element type the UNet declares for its timestep (exporters differ: float32, float16, int64). */
+  get timestepType(): string {
+    return this.unet.input('timestep')?.type ?? 'float32';
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.text, this.unet, this.vaeEncoder, this.vaeDecoder].map((c) => c.session.release()));
+    await Promise.all([this.text, this.unet, this.vaeEncoder, this.vaeDecoder].map((c) => c.release()));
   }
 
   /** The text encoder's last_hidden_state for one prompt [77 x D], cached: prompts repeat across images. */
@@ -141,11 +171,9 @@ export class SdInpaintPipeline {
     const cached = this.textCache.get(prompt);
     if (cached) return cached;
     const ids = this.tokenizer.encode(prompt);
-    const type = tensorType(this.text.inputs.get('input_ids'));
-    const input = type === 'int32' ? new ort.Tensor('int32', Int32Array.from(ids), [1, ids.length]) : new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
-    const out = await this.text.session.run({ input_ids: input });
-    const hidden = (out.last_hidden_state ?? out[this.text.session.outputNames[0]!])!;
-    const data = Float32Array.from(hidden.data as Float32Array);
+    const out = await this.text.run({ input_ids: { data: ids, dims: [1, ids.length] } });
+    const hidden = (out.last_hidden_state ?? out[this.text.outputNames[0]!])!;
+    const data = Float32Array.from(hidden.data);
     if (this.textCache.size > 256) this.textCache.clear();
     this.textCache.set(prompt, data);
     return data;
@@ -167,7 +195,7 @@ export class SdInpaintPipeline {
     const context = new Float32Array(negative.length + positive.length);
     context.set(negative, 0); // unconditional first, as diffusers concatenates them
     context.set(positive, negative.length);
-    const contextTensor = new ort.Tensor('float32', context, [2, seqLen, positive.length / seqLen]);
+    const contextTensor = this.unet.tensor('encoder_hidden_states', context, [2, seqLen, positive.length / seqLen]);
     const t1 = performance.now();
 
     // masked image: [-1, 1] grey on three channels, zero (mid-grey) where the mask repaints
@@ -178,10 +206,10 @@ export class SdInpaintPipeline {
       masked[w * h + i] = v;
       masked[2 * w * h + i] = v;
     }
-    const enc = await this.vaeEncoder.session.run({ sample: new ort.Tensor('float32', masked, [1, 3, h, w]) });
-    const params = enc[this.vaeEncoder.session.outputNames[0]!]!;
+    const enc = await this.vaeEncoder.run({ sample: { data: masked, dims: [1, 3, h, w] } });
+    const params = enc[this.vaeEncoder.outputNames[0]!]!;
     // optimum's latent_parameters hold mean then log-variance (8 channels): the pipeline uses the mean
-    const maskedLatents = Float32Array.from((params.data as Float32Array).subarray(0, 4 * plane), (v) => v * this.scalingFactor);
+    const maskedLatents = Float32Array.from(params.data.subarray(0, 4 * plane), (v) => v * this.scalingFactor);
     // the mask at latent resolution, nearest (as torch.nn.functional.interpolate does)
     const latentMask = new Float32Array(plane);
     for (let y = 0; y < lh; y++) for (let x = 0; x < lw; x++) latentMask[y * lw + x] = input.mask[y * 8 * w + x * 8]! >= 0.5 ? 1 : 0;
@@ -191,18 +219,18 @@ export class SdInpaintPipeline {
     let latents = input.initialLatents ? Float32Array.from(input.initialLatents) : gaussianNoise(input.seed ?? 0, 4 * plane);
     if (latents.length !== 4 * plane) throw new AnofairError('BAD_REQUEST', `initial latents must hold 4x${lh}x${lw} values`);
     if (sampler.initNoiseSigma !== 1) for (let i = 0; i < latents.length; i++) latents[i]! *= sampler.initNoiseSigma;
-    const timestepType = tensorType(this.unet.inputs.get('timestep')) ?? 'float32';
     const sample = new Float32Array(2 * 9 * plane);
     for (const t of sampler.timesteps) {
+      if (input.signal?.aborted) throw new AnofairError('PIXEL_FAILED', 'the regeneration was stopped before it finished');
       for (let b = 0; b < 2; b++) {
         const base = b * 9 * plane;
         sample.set(latents, base);
         sample.set(latentMask, base + 4 * plane);
         sample.set(maskedLatents, base + 5 * plane);
       }
-      const timestep = timestepType === 'int64' ? new ort.Tensor('int64', BigInt64Array.from([BigInt(t)]), [1]) : new ort.Tensor('float32', Float32Array.from([t]), [1]);
-      const out = await this.unet.session.run({ sample: new ort.Tensor('float32', sample, [2, 9, lh, lw]), timestep, encoder_hidden_states: contextTensor });
-      const eps = out[this.unet.session.outputNames[0]!]!.data as Float32Array;
+      // the timestep in the UNet's declared type; sample (and the context) float16 for an fp16 export
+      const out = await this.unet.run({ sample: { data: sample, dims: [2, 9, lh, lw] }, timestep: { data: [t], dims: [1] }, encoder_hidden_states: contextTensor });
+      const eps = out[this.unet.outputNames[0]!]!.data;
       const guided = new Float32Array(4 * plane);
       for (let i = 0; i < guided.length; i++) {
         const u = eps[i]!;
@@ -213,8 +241,8 @@ export class SdInpaintPipeline {
     const t3 = performance.now();
 
     for (let i = 0; i < latents.length; i++) latents[i]! /= this.scalingFactor;
-    const dec = await this.vaeDecoder.session.run({ latent_sample: new ort.Tensor('float32', latents, [1, 4, lh, lw]) });
-    const rgb = dec[this.vaeDecoder.session.outputNames[0]!]!.data as Float32Array;
+    const dec = await this.vaeDecoder.run({ latent_sample: { data: latents, dims: [1, 4, lh, lw] } });
+    const rgb = dec[this.vaeDecoder.outputNames[0]!]!.data;
     const generated = new Float32Array(w * h);
     const image = new Float32Array(w * h);
     for (let i = 0; i < w * h; i++) {

@@ -1,15 +1,14 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { AnofairError } from '../../errors/anofair-error.js';
+import { locateModel, parseClassNames, parseImageSize, readOnnxFileInfo, type ExecutionProvider, type ModelDescription, type ModelRuntimeSettings, type OnnxModel } from '../../models/index.js';
 import { resizeGrey, type GreyImage } from './image-resize.js';
 
 /**
  * A detector in the ultralytics YOLOv8 ONNX format: `images` [B,3,S,S] RGB 0..1, letterboxed with grey 114 ->
  * `output0` [B, 4 + classes, N] with (cx, cy, w, h) in input pixels and one score per class, no NMS in the graph.
- * The demo detector and a real `yolo export format=onnx` file load the same way; class names come from our
- * manifest (`names`) or are given by the caller (ultralytics keeps them in ONNX metadata, which onnxruntime-node
- * does not expose).
+ * The demo detector and a real `yolo export format=onnx` file load the same way, fp32 or fp16 (input and output
+ * in the type the model declares). Class names come from the caller, else our manifest (`names`), else the ONNX
+ * metadata ultralytics writes (`names`, read by src/models since onnxruntime-node does not expose it).
  */
 
 export interface Detection {
@@ -21,9 +20,18 @@ export interface Detection {
 }
 
 export interface DetectorOptions {
+  /** class names by index (default: the manifest's, else the export's metadata) */
   classes?: string[];
-  executionProviders?: string[];
-  intraOpNumThreads?: number;
+  /** classes that are burned-in text (default: the manifest's `text_classes`, else a class named 'text' if any) */
+  textClasses?: string[];
+  runtime?: ModelRuntimeSettings;
+}
+
+/** The detector as loaded: for start-up logs and /status. */
+export interface DetectorDescription extends ModelDescription {
+  classes: string[];
+  textClasses: string[];
+  inputSize: number;
 }
 
 export interface DetectOptions {
@@ -46,46 +54,66 @@ export function iou(a: readonly number[], b: readonly number[]): number {
 
 export class YoloDetector {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly model: OnnxModel,
     readonly classes: string[],
+    /** the classes that are burned-in text (always regenerated); empty for a detector without one */
+    readonly textClasses: string[],
     readonly inputSize: number,
   ) {}
 
-  /** `model` is a model.onnx file or a folder holding model.onnx (and our manifest.json with the class names). */
+  /**
+   * `model` is a model.onnx file or a folder holding model.onnx (and our manifest.json with the class names).
+   * MODEL_INVALID when it is missing, does not load or is not a YOLOv8 detector export; CONFIG_INVALID when the
+   * class names given do not fit it; MODEL_PROVIDER when the runtime requires a GPU that cannot be used.
+   */
   static async load(model: string, options: DetectorOptions = {}): Promise<YoloDetector> {
-    const file = existsSync(model) && statSync(model).isDirectory() ? join(model, 'model.onnx') : model;
-    if (!existsSync(file)) throw new AnofairError('CONFIG_INVALID', `detector model ${file} not found`);
-    let classes = options.classes;
-    const manifestPath = join(file, '..', 'manifest.json');
-    if (!classes && existsSync(manifestPath)) {
-      const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { names?: Record<string, string>; classes?: string[] };
-      classes = manifest.names ? Object.entries(manifest.names).sort(([a], [b]) => Number(a) - Number(b)).map(([, v]) => v) : manifest.classes;
-    }
-    let session: ort.InferenceSession;
+    const located = locateModel(model);
+    const manifest = located.folder.manifestJson ?? {};
+    let meta: Record<string, string> = {};
     try {
-      session = await ort.InferenceSession.create(file, {
-        executionProviders: options.executionProviders ?? ['cpu'],
-        graphOptimizationLevel: 'all',
-        ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
-      });
+      meta = readOnnxFileInfo(join(located.folder.folder, located.file)).metadata;
+    } catch {
+      // not ONNX: OnnxModel.open says so
+    }
+    const imgsz = Array.isArray(manifest.imgsz) ? (manifest.imgsz as number[]) : parseImageSize(meta.imgsz);
+    // the warm-up (when asked for) of an export with dynamic height and width runs at its imgsz
+    const onnx = await located.folder.open(located.file, options.runtime, { warmUpDims: { batch: 1, height: imgsz?.[0] ?? 640, width: imgsz?.[1] ?? 640 } });
+    try {
+      const file = onnx.path;
+      onnx.requireInputs(['images'], 'a YOLOv8 export');
+      onnx.requireOutputs(['output0'], 'a YOLOv8 export');
+      const [, , h, w] = onnx.input('images')!.shape;
+      if (typeof h === 'number' && typeof w === 'number' && h !== w) throw new AnofairError('MODEL_INVALID', `${file} takes ${w}x${h} images; the gateway runs square YOLOv8 exports (imgsz=N)`);
+      const size = typeof h === 'number' ? h : (imgsz?.[0] ?? 640);
+      const fromManifest = manifest.names && typeof manifest.names === 'object' ? parseClassNames(JSON.stringify(manifest.names)) : Array.isArray(manifest.classes) ? (manifest.classes as string[]) : undefined;
+      const classes = options.classes ?? fromManifest ?? parseClassNames(meta.names);
+      if (!classes) throw new AnofairError('MODEL_INVALID', `${file}: no class names (no manifest.json with "names", no "names" in the ONNX metadata; pass them in the configuration)`);
+      const rows = onnx.output('output0')!.shape[1];
+      if (typeof rows === 'number' && rows !== 4 + classes.length) {
+        throw new AnofairError(options.classes ? 'CONFIG_INVALID' : 'MODEL_INVALID', `${file} scores ${rows - 4} classes but ${classes.length} class names are given`);
+      }
+      const declaredText = options.textClasses ?? (Array.isArray(manifest.text_classes) ? (manifest.text_classes as string[]) : undefined);
+      const textClasses = declaredText ?? classes.filter((c) => c === 'text');
+      const unknown = textClasses.filter((c) => !classes.includes(c));
+      if (unknown.length) throw new AnofairError(options.textClasses ? 'CONFIG_INVALID' : 'MODEL_INVALID', `${file}: text classes ${unknown.join(', ')} are not among the detector's classes (${classes.join(', ')})`);
+      return new YoloDetector(onnx, classes, textClasses, size);
     } catch (err) {
-      throw new AnofairError('CONFIG_INVALID', `${file} does not load in onnxruntime: ${(err as Error).message}`, undefined, { cause: err });
+      await onnx.release();
+      throw err;
     }
-    const input = session.inputMetadata.find((m) => m.name === 'images');
-    if (!input || !input.isTensor) throw new AnofairError('CONFIG_INVALID', `${file} has no input "images": not a YOLOv8 export`);
-    if (!session.outputNames.includes('output0')) throw new AnofairError('CONFIG_INVALID', `${file} has no output "output0": not a YOLOv8 export`);
-    const size = typeof input.shape[2] === 'number' ? input.shape[2] : 640;
-    const outMeta = session.outputMetadata.find((m) => m.name === 'output0');
-    const rows = outMeta?.isTensor && typeof outMeta.shape[1] === 'number' ? outMeta.shape[1] : undefined;
-    if (!classes) throw new AnofairError('CONFIG_INVALID', `${file}: no class names (no manifest.json with "names"; pass them in the configuration)`);
-    if (rows !== undefined && rows !== 4 + classes.length) {
-      throw new AnofairError('CONFIG_INVALID', `${file} scores ${rows - 4} classes but ${classes.length} class names are given`);
-    }
-    return new YoloDetector(session, classes, size);
+  }
+
+  /** the execution provider the session got ('cuda' or 'cpu') */
+  get provider(): ExecutionProvider {
+    return this.model.provider;
+  }
+
+  describe(): DetectorDescription {
+    return { ...this.model.describe(), classes: [...this.classes], textClasses: [...this.textClasses], inputSize: this.inputSize };
   }
 
   async release(): Promise<void> {
-    await this.session.release();
+    await this.model.release();
   }
 
   /** Detections in the given image's pixel coordinates (any size: letterboxed to the model's input as ultralytics does). */
@@ -103,10 +131,10 @@ export class YoloDetector {
     input.set(plane, 0);
     input.set(plane, s * s);
     input.set(plane, 2 * s * s);
-    const out = await this.session.run({ images: new ort.Tensor('float32', input, [1, 3, s, s]) });
+    const out = await this.model.run({ images: { data: input, dims: [1, 3, s, s] } });
     const output = out.output0!;
     const [, rows, n] = output.dims as [number, number, number];
-    const data = output.data as Float32Array;
+    const data = output.data;
     const nc = rows - 4;
     const conf = options.confidence ?? 0.25;
     const candidates: Detection[] = [];
