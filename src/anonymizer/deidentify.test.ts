@@ -158,10 +158,23 @@ describe('markers a de-identified instance carries (PS3.15 E.1.1, E.3; PS3.3 C.7
     for (const v of ds['00120063'].Value ?? []) assert.ok(String(v).length <= 64, `LO value too long: ${v}`);
   });
 
-  test('pixel cleaning that ran: Clean Pixel Data code 113101 and Burned In Annotation NO', () => {
-    const ds = releasedFile(run(bytesOf(ctSpec({ BurnedInAnnotation: ['CS', 'YES'] })), { pixelCleaning: 'applied' })).dataset;
-    assert.deepEqual(codes(ds).sort(), ['DCM:113100', 'DCM:113101']);
-    assert.equal(value(ds, '00280301'), 'NO');
+  test('pixel cleaning that ran: Clean Pixel Data and Clean Recognizable Visual Features codes, marked as a derived image', () => {
+    const ds = releasedFile(run(bytesOf(ctSpec({ BurnedInAnnotation: ['CS', 'YES'], ImageType: ['CS', 'ORIGINAL', 'PRIMARY', 'AXIAL', 'MRN12345'] })), { pixelCleaning: 'applied' })).dataset;
+    assert.deepEqual(codes(ds).sort(), ['DCM:113100', 'DCM:113101', 'DCM:113102']);
+    assert.equal(value(ds, '00280301'), 'NO', 'Burned In Annotation');
+    assert.equal(value(ds, '00280302'), 'NO', 'Recognizable Visual Features');
+    // PS3.3 C.7.6.1.1.2; a value the standard does not define (here an MRN) is not carried over
+    assert.deepEqual(ds['00080008']?.Value, ['DERIVED', 'SECONDARY']);
+    assert.match(value(ds, '00082111') ?? '', /^CXR-AnoFAIR pixel anonymization: regions of detected findings kept/);
+    const derivation = ds['00089215']?.Value?.[0] as Record<string, { Value?: string[] }>;
+    assert.deepEqual([derivation['00080100']?.Value?.[0], derivation['00080102']?.Value?.[0]], ['CXRANOFAIR', '99ANOFAIR']);
+  });
+
+  test('without pixel cleaning, none of the derived-image marks', () => {
+    const ds = releasedFile(run(bytesOf(ctSpec({ ImageType: ['CS', 'ORIGINAL', 'PRIMARY', 'AXIAL'] })))).dataset;
+    assert.deepEqual(ds['00080008']?.Value?.slice(0, 2), ['ORIGINAL', 'PRIMARY']);
+    assert.equal(ds['00089215'], undefined);
+    assert.equal(ds['00280302'], undefined);
   });
 });
 
