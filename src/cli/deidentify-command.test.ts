@@ -123,28 +123,39 @@ describe('anofair deidentify --pixels (CXR-AnoFAIR on chest radiographs)', () =>
       'for a, b in zip(sys.argv[1::2], sys.argv[2::2]):',
       '    x, y = pydicom.dcmread(a), pydicom.dcmread(b)',
       '    codes = [i.CodeValue for i in y.DeidentificationMethodCodeSequence]',
-      '    out.append({"burned": str(y.BurnedInAnnotation), "codes": codes, "changed": float((x.pixel_array != y.pixel_array).mean()), "shape": list(y.pixel_array.shape), "bits": int(y.BitsStored), "max": int(y.pixel_array.max())})',
+      '    derivation = [(i.CodeValue, i.CodingSchemeDesignator) for i in y.DerivationCodeSequence]',
+      '    out.append({"burned": str(y.BurnedInAnnotation), "visual": str(y.RecognizableVisualFeatures), "type": list(y.ImageType), "derivation": derivation, "series": y.SeriesInstanceUID != x.SeriesInstanceUID, "codes": codes, "changed": float((x.pixel_array != y.pixel_array).mean()), "shape": list(y.pixel_array.shape), "bits": int(y.BitsStored), "max": int(y.pixel_array.max())})',
       'print(json.dumps(out))',
     ].join('\n');
     const pairs = labels.flatMap((l) => [join(phantoms, l.file), join(out, l.file.replace(/^dicom\//, ''))]);
     const checked = spawnSync('/usr/bin/python3', ['-c', script, ...pairs], { encoding: 'utf8' });
     assert.equal(checked.status, 0, checked.stderr);
-    for (const r of JSON.parse(checked.stdout) as { burned: string; codes: string[]; changed: number; shape: number[]; bits: number; max: number }[]) {
+    type Checked = { burned: string; visual: string; type: string[]; derivation: [string, string][]; series: boolean; codes: string[]; changed: number; shape: number[]; bits: number; max: number };
+    for (const r of JSON.parse(checked.stdout) as Checked[]) {
       assert.equal(r.burned, 'NO');
+      assert.equal(r.visual, 'NO', 'Recognizable Visual Features NO');
+      assert.deepEqual(r.type.slice(0, 2), ['DERIVED', 'SECONDARY']);
+      assert.deepEqual(r.derivation, [['CXRANOFAIR', '99ANOFAIR']]);
+      assert.ok(r.series, 'a new series');
       assert.ok(r.codes.includes('113101'), 'Clean Pixel Data Option recorded');
+      assert.ok(r.codes.includes('113102'), 'Clean Recognizable Visual Features Option recorded');
       assert.ok(r.changed > 0.5, `${r.changed} of the pixels changed`);
       assert.deepEqual(r.shape, [256, 256]);
       assert.ok(r.max < 2 ** r.bits);
     }
   });
 
-  it('leaves instances that are not chest radiographs to the burned-in rule, and says why in the report', () => {
-    const report = join(work, 'ct.jsonl');
-    const run = anofair(['deidentify', join(fixtures, 'CT_small.dcm'), '--out', join(work, 'ct'), '--pixels', '--report', report], { ANOFAIR_DEID_KEY: KEY });
-    assert.equal(run.status, 0, run.stderr);
-    const [line] = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    assert.equal(line.record.pixels, 'unchanged');
-    assert.equal(line.pixels.status, 'not-applicable');
-    assert.match(line.pixels.reason, /Modality is CT/);
+  it('quarantines, with one line each, what it was asked to regenerate and cannot: a colour image, a thumbnail', () => {
+    const report = join(work, 'refused.jsonl');
+    const inputs = [join(fixtures, 'SC_rgb_small_odd.dcm'), join(fixtures, 'CR1_6154_dicomdir.dcm')];
+    const run = anofair(['deidentify', ...inputs, '--out', join(work, 'refused'), '--pixels', '--report', report], { ANOFAIR_DEID_KEY: KEY });
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stderr, /SC_rgb_small_odd\.dcm: quarantined: pixel anonymization failed: PIXEL_UNSUPPORTED: the image is not greyscale \(Photometric Interpretation RGB\)/);
+    assert.match(run.stderr, /CR1_6154_dicomdir\.dcm: quarantined: pixel anonymization failed: PIXEL_UNSUPPORTED: the image is 16x16; the pixel step takes sides of 64 to 16384/);
+    assert.match(run.stderr, /0 released \(0 with regenerated pixels\), 2 quarantined, 0 failed/);
+    assert.match(run.stderr, /WARNING: these are the demo models, trained on synthetic phantoms only/);
+    assert.deepEqual(readdirSync(join(work)).includes('refused') ? readdirSync(join(work, 'refused')) : [], [], 'nothing written for them');
+    const lines = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.status), ['quarantined', 'quarantined']);
   });
 });

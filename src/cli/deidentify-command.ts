@@ -1,12 +1,11 @@
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { deidentify } from '../anonymizer/deidentify.js';
-import { CxrPixelCleaner } from '../anonymizer/pixel/pixel-cleaner.js';
+import { describePixelModels } from '../anonymizer/pixel/pixel-models-notice.js';
+import type { ReleaseRequest } from '../anonymizer/release-instance.js';
 import { PROFILE_OPTIONS, type ProfileOption } from '../anonymizer/deid-types.js';
 import { resolveDeidOptions } from '../anonymizer/settings/resolve-deid-options.js';
-import { readPart10 } from '../dicom/part10.js';
-import { writePart10File } from '../dicom/part10-file.js';
+import { defaultThreads, ReleasePool, releaseWorkerData } from '../workers/release-pool.js';
 import { AnofairError, describeError } from '../errors/anofair-error.js';
 import { readDeidSettings } from './config-file.js';
 import { listInputs } from './input-files.js';
@@ -20,6 +19,7 @@ interface DeidentifyFlags {
   keyFile?: string;
   /** CXR-AnoFAIR pixel anonymization of chest radiographs: true for the shipped demo models, or a models folder */
   pixels?: string | boolean;
+  workers?: number;
 }
 
 
@@ -55,30 +55,39 @@ export async function runDeidentify(inputs: string[], flags: DeidentifyFlags): P
   }
 
   // --pixels: the configuration's pixels: settings, with the folder given on the command line if any
-  const cleaner = flags.pixels
-    ? await CxrPixelCleaner.load({ ...settings.pixels, ...(typeof flags.pixels === 'string' ? { models: resolve(flags.pixels) } : {}) })
-    : undefined;
+  const pixelSettings = flags.pixels ? { ...settings.pixels, ...(typeof flags.pixels === 'string' ? { models: resolve(flags.pixels) } : {}) } : undefined;
+  const threads = flags.workers ?? settings.workers.threads ?? defaultThreads();
+  const pool = await ReleasePool.start({
+    threads: Math.min(threads, Math.max(1, files.length)),
+    taskTimeoutMs: settings.workers.taskTimeoutMs,
+    maxHeapMb: settings.workers.maxHeapMb,
+    data: releaseWorkerData(options, pixelSettings),
+  });
+  if (pool.pixelModels) process.stderr.write(`${describePixelModels(pool.pixelModels)}\n`);
+  // --pixels asks for every input's pixels: an input that cannot be regenerated is quarantined, never written as is
+  const request: ReleaseRequest = { options: options.options, pixels: pixelSettings ? 'cxr-anofair' : 'none', rule: '--pixels', configHash: options.configHash };
   let cleaned = 0;
-  const progress = createProgress(files.length, cleaner ? 'de-identifying (pixels too)' : 'de-identifying');
+  const progress = createProgress(files.length, pixelSettings ? 'de-identifying (pixels too)' : 'de-identifying');
   const started = Date.now();
-  for (const input of files) {
+  const releaseOne = async (input: (typeof files)[number]): Promise<void> => {
     const output = join(flags.out, input.relative);
     try {
-      let file = readPart10(readFileSync(input.path));
-      // pixels first, on the original instance (its own Pixel Data and window); the header profile follows
-      const pixels = cleaner ? await cleaner.clean(file, options.key) : undefined;
-      if (pixels?.status === 'cleaned') file = pixels.file;
-      const outcome = deidentify(file, pixels?.status === 'cleaned' ? { ...options, pixelCleaning: 'applied' } : options);
-      const pixelReport = pixels ? { pixels: pixels.status === 'cleaned' ? pixels.record : { status: 'not-applicable', reason: pixels.reason } } : {};
+      const outcome = await pool.release(new Uint8Array(readFileSync(input.path)), request);
+      const pixels = outcome.status === 'released' && outcome.record.pixelAnonymization ? { pixels: outcome.record.pixelAnonymization } : {};
       if (outcome.status === 'released') {
-        writePart10File(output, outcome.file);
+        mkdirSync(dirname(output), { recursive: true });
+        writeFileSync(output, outcome.bytes);
         counts.released++;
-        if (pixels?.status === 'cleaned') cleaned++;
-        report({ input: input.path, output, status: 'released', record: outcome.record, ...pixelReport });
-      } else {
+        if (outcome.record.pixelAnonymization) cleaned++;
+        report({ input: input.path, output, status: 'released', record: outcome.record, ...pixels });
+      } else if (outcome.status === 'quarantined') {
         counts.quarantined++;
         process.stderr.write(`${input.path}: quarantined: ${outcome.reason}\n`);
-        report({ input: input.path, status: 'quarantined', reason: outcome.reason, record: outcome.record, ...pixelReport });
+        report({ input: input.path, status: 'quarantined', reason: outcome.reason, ...(outcome.record ? { record: outcome.record } : {}) });
+      } else {
+        counts.failed++;
+        process.stderr.write(`${input.path}: ${outcome.reason}\n`);
+        report({ input: input.path, status: 'failed', reason: outcome.reason });
       }
     } catch (err) {
       counts.failed++;
@@ -86,13 +95,22 @@ export async function runDeidentify(inputs: string[], flags: DeidentifyFlags): P
       report({ input: input.path, status: 'failed', reason: describeError(err) });
     }
     progress.tick();
+  };
+  // a bounded window: every worker busy, one more instance read ahead for each, and no more in memory
+  const next = files[Symbol.iterator]();
+  const lane = async (): Promise<void> => {
+    for (let item = next.next(); !item.done; item = next.next()) await releaseOne(item.value);
+  };
+  try {
+    await Promise.all(Array.from({ length: pool.threads * 2 }, lane));
+  } finally {
+    progress.stop();
+    await pool.close();
   }
-  progress.stop();
-  await cleaner?.release();
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   process.stderr.write(
-    `de-identified ${counts.released} of ${files.length + missing.length} input(s) in ${seconds} s: ` +
-      `${counts.released} released${cleaner ? ` (${cleaned} with regenerated pixels)` : ''}, ${counts.quarantined} quarantined, ${counts.failed} failed ` +
+    `de-identified ${counts.released} of ${files.length + missing.length} input(s) in ${seconds} s with ${pool.threads} worker(s): ` +
+      `${counts.released} released${pixelSettings ? ` (${cleaned} with regenerated pixels)` : ''}, ${counts.quarantined} quarantined, ${counts.failed} failed ` +
       `(key ${options.key.id}${settings.options.length ? `, options ${settings.options.join(' ')}` : ', Basic Profile'})\n`,
   );
   return counts.quarantined + counts.failed > 0 ? 1 : 0;
@@ -104,7 +122,7 @@ export function registerDeidentifyCommand(program: Command): void {
     .description(
       'De-identify DICOM files per PS3.15 2026c Annex E (Basic Profile and options), with keyed pseudonyms. ' +
         'Each output is written at the same relative path under --out. Instances whose pixels may show ' +
-        'identifying text are quarantined, not written, unless --pixels regenerated them. Exits 1 if any input ' +
+        'identifying text are quarantined, not written, unless --pixels regenerated them. Runs in worker threads. Exits 1 if any input ' +
         'failed or was quarantined.',
     )
     .argument('<inputs...>', 'DICOM files or directories (searched recursively)')
@@ -112,12 +130,18 @@ export function registerDeidentifyCommand(program: Command): void {
     .option('--option <name>', `a PS3.15 option, repeatable: ${PROFILE_OPTIONS.join(', ')}`, collectOption, [])
     .option('--config <file>', 'YAML configuration; its deidentification: section is used')
     .option('--key-file <file>', 'pseudonymisation key file (ANOFAIR_DEID_KEY in the environment takes precedence)')
+    .option('--workers <n>', 'worker threads (default: deidentification.workers.threads, else cores - 1)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 256) throw new AnofairError('CONFIG_INVALID', `--workers takes a whole number from 1 to 256, not ${v}`);
+      return n;
+    })
     .option('--report <file.jsonl>', 'write one JSON line per input: output path, status, reason, record')
     .option(
       '--pixels [models]',
-      'CXR-AnoFAIR pixel anonymization of CR/DX chest radiographs: disease regions kept pixel-exact, the rest ' +
-        '(burned-in text included) regenerated; other instances keep their pixels. Models folder with detector/ ' +
-        'and inpaint/ (default: the shipped demo models)',
+      'CXR-AnoFAIR pixel anonymization of every input (give it chest radiographs): disease regions kept ' +
+        'pixel-exact, the rest (burned-in text included) regenerated; an input whose pixels cannot be regenerated ' +
+        '(colour, several frames, an encoding that cannot be decoded, a model error) is quarantined. Models folder ' +
+        'with detector/ and inpaint/ (default: the shipped demo models, trained on synthetic phantoms only)',
     )
     .action(async (inputs: string[], flags: DeidentifyFlags) => {
       process.exitCode = await runDeidentify(inputs, flags);

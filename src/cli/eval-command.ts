@@ -2,13 +2,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import sharp from 'sharp';
-import { anonymizeRadiograph, promptConfigOf } from '../anonymizer/pixel/cxr-anofair.js';
+import { createHash } from 'node:crypto';
 import { readGreyPixels, toDisplay } from '../anonymizer/pixel/grey-pixels.js';
 import { greyBytes, type GreyImage } from '../anonymizer/pixel/image-resize.js';
 import { DEMO_MODELS } from '../anonymizer/pixel/pixel-cleaner.js';
-import { SdInpaintPipeline } from '../anonymizer/pixel/sd-inpaint-pipeline.js';
-import { YoloDetector } from '../anonymizer/pixel/yolo-detector.js';
+import { describePixelModels } from '../anonymizer/pixel/pixel-models-notice.js';
 import { readPart10 } from '../dicom/part10.js';
+import { defaultThreads, ReleasePool, releaseWorkerData } from '../workers/release-pool.js';
 import { AnofairError } from '../errors/anofair-error.js';
 import { evaluateAnonymization, type EvalImage } from '../evaluation/anonymization-eval.js';
 import { renderEvalReport, type ReportExample } from '../evaluation/eval-report-html.js';
@@ -24,6 +24,7 @@ interface EvalFlags {
   limit?: number;
   steps: number;
   out: string;
+  workers?: number;
 }
 
 async function pngDataUri(img: GreyImage): Promise<string> {
@@ -39,33 +40,55 @@ export async function runEval(flags: EvalFlags): Promise<number> {
   const chosen = flags.limit ? labels.slice(0, flags.limit) : labels;
   const models = resolve(flags.models ?? DEMO_MODELS);
   const judges = resolve(flags.evalModels ?? models);
-  const detector = await YoloDetector.load(join(models, 'detector'));
-  const inpainter = await SdInpaintPipeline.load(join(models, 'inpaint'));
+  // the images are released exactly as the gateway releases them (pixels, then the header profile), under a
+  // fixed evaluation key so that a rerun draws the same noise
+  const pool = await ReleasePool.start({
+    threads: flags.workers ?? defaultThreads(),
+    data: releaseWorkerData({ key: { id: 'eval', secret: createHash('sha256').update('anofair-eval-key').digest() } }, { models, steps: flags.steps }),
+  });
+  process.stderr.write(`${describePixelModels(pool.pixelModels!)}\n`);
   const evaluation = await EvaluationModels.load(judges);
-  const prompt = promptConfigOf(join(models, 'inpaint'));
   const images: EvalImage[] = [];
+  const imageIds: string[] = [];
+  const quarantined: { image: string; reason: string }[] = [];
   const progress = createProgress(chosen.length, 'anonymizing');
   const started = Date.now();
   try {
-    for (const label of chosen) {
-      const px = readGreyPixels(readPart10(readFileSync(join(data, label.file))).dataset);
-      const { stored, record } = await anonymizeRadiograph(px, { detector, inpainter }, { seed: `eval-${label.image_id}`, modelSize: inpainter.imageSize, steps: flags.steps, prompt });
+    const results: { label: (typeof chosen)[number]; original: ReturnType<typeof readGreyPixels>; outcome: Awaited<ReturnType<ReleasePool['release']>> }[] = [];
+    let next = 0;
+    // a bounded window of instances in flight: every worker busy and one more read ahead for each
+    const lane = async (): Promise<void> => {
+      while (next < chosen.length) {
+        const k = next++;
+        const label = chosen[k]!;
+        const bytes = new Uint8Array(readFileSync(join(data, label.file)));
+        const original = readGreyPixels(readPart10(bytes).dataset);
+        results[k] = { label, original, outcome: await pool.release(bytes, { options: [], pixels: 'cxr-anofair', rule: 'eval' }) };
+        progress.tick();
+      }
+    };
+    await Promise.all(Array.from({ length: pool.threads * 2 }, lane));
+    for (const { label, original, outcome } of results) {
+      if (outcome.status !== 'released' || !outcome.record.pixelAnonymization) {
+        quarantined.push({ image: label.image_id, reason: outcome.status === 'released' ? 'released without pixel anonymization' : outcome.reason });
+        continue;
+      }
+      imageIds.push(label.image_id);
       images.push({
         patient: label.patient_id,
         male: label.sex === 'M',
         old: label.age_group === '>=60',
         findings: label.findings.map((f) => f.label),
-        original: toDisplay(px),
-        anonymized: toDisplay({ ...px, stored }),
-        regeneratedFraction: record.regeneratedFraction,
+        original: toDisplay(original),
+        anonymized: toDisplay(readGreyPixels(readPart10(outcome.bytes).dataset)),
+        regeneratedFraction: outcome.record.pixelAnonymization.regeneratedFraction,
       });
-      progress.tick();
     }
   } finally {
     progress.stop();
-    await detector.release();
-    await inpainter.release();
+    await pool.close();
   }
+  if (images.length === 0) throw new AnofairError('PIXEL_FAILED', `no image could be anonymized (${quarantined.length} quarantined; first: ${quarantined[0]?.reason})`);
   const report = await evaluateAnonymization(images, evaluation);
   await evaluation.release();
   const seconds = (Date.now() - started) / 1000;
@@ -76,17 +99,18 @@ export async function runEval(flags: EvalFlags): Promise<number> {
     'evaluation models': judges,
     sampler: `DPM-Solver++(2M), ${flags.steps} steps, guidance 7.5`,
     time: `${seconds.toFixed(0)} s for ${images.length} images`,
+    ...(quarantined.length ? { quarantined: `${quarantined.length} image(s) held back by the release: ${quarantined.map((q) => `${q.image}: ${q.reason}`).join('; ')}` } : {}),
   };
   const examples: ReportExample[] = [];
   for (const [i, img] of images.slice(0, 6).entries()) {
-    examples.push({ title: chosen[i]!.image_id, original: await pngDataUri(img.original), anonymized: await pngDataUri(img.anonymized), caption: `${img.findings.join(', ') || 'normal'}, regenerated ${Math.round(img.regeneratedFraction * 100)}%` });
+    examples.push({ title: imageIds[i]!, original: await pngDataUri(img.original), anonymized: await pngDataUri(img.anonymized), caption: `${img.findings.join(', ') || 'normal'}, regenerated ${Math.round(img.regeneratedFraction * 100)}%` });
   }
   writeFileSync(join(flags.out, 'report.json'), `${JSON.stringify({ meta, report }, null, 2)}\n`);
   writeFileSync(join(flags.out, 'report.html'), renderEvalReport(report, meta, examples));
   const r = report;
   process.stderr.write(
     [
-      `evaluated ${r.images} images of ${r.patients} patients in ${seconds.toFixed(0)} s -> ${join(flags.out, 'report.html')}`,
+      `evaluated ${r.images} images of ${r.patients} patients in ${seconds.toFixed(0)} s -> ${join(flags.out, 'report.html')}${quarantined.length ? ` (${quarantined.length} held back by the release)` : ''}`,
       `  re-identification AUC: originals ${r.reidentification.aucOriginals}, anonymized ${r.reidentification.aucAnonymized} (0.5 = unlinkable)`,
       `  judged male: originals ${r.attributes.judgedMale.originals}, anonymized ${r.attributes.judgedMale.anonymized}; aged >= 60: ${r.attributes.judgedOld.originals}, ${r.attributes.judgedOld.anonymized}`,
       `  diagnostic AUC (originals -> anonymized): ${r.diagnostic.map((d) => `${d.finding} ${d.aucOriginals} -> ${d.aucAnonymized}`).join(', ')}`,
@@ -111,6 +135,7 @@ export function registerEvalCommand(program: Command): void {
     .option('--limit <n>', 'evaluate the first n images of the split', (v) => Number.parseInt(v, 10))
     .option('--steps <n>', 'sampler steps', (v) => Number.parseInt(v, 10), 20)
     .option('--out <dir>', 'report folder', 'eval-report')
+    .option('--workers <n>', 'release worker threads (default: cores - 1)', (v) => Number.parseInt(v, 10))
     .action(async (flags: EvalFlags) => {
       process.exitCode = await runEval(flags);
     });

@@ -8,6 +8,12 @@ export const ERROR_CATALOGUE = {
   DICOM_PARSE: { http: 400, summary: 'The input is not a readable DICOM Part 10 object' },
   DICOM_UNSUPPORTED: { http: 415, summary: 'The DICOM object uses an encoding this gateway does not support' },
   DICOM_MISSING_ATTRIBUTE: { http: 400, summary: 'A required attribute is missing' },
+  // Pixel Data and the pixel step (an instance that meets one of these is quarantined, never released as is)
+  PIXEL_DECODE: { http: 415, summary: 'The Pixel Data cannot be decoded (unsupported or damaged encoding)' },
+  PIXEL_UNSUPPORTED: { http: 415, summary: 'The image is not one the pixel step can regenerate (colour, multi-frame, size)' },
+  PIXEL_FAILED: { http: 500, summary: 'The pixel step failed for this instance (model error, out of memory, timeout)' },
+  MODEL_INVALID: { http: 500, summary: 'A model folder or export cannot be loaded' },
+  MODEL_PROVIDER: { http: 500, summary: 'The requested execution provider (GPU) is not available' },
   // De-identification
   DEID_QUARANTINED: { http: 409, summary: 'The instance was withheld from release (fail closed) and quarantined' },
   DEID_KEY_MISSING: { http: 500, summary: 'No pseudonymisation key is configured' },

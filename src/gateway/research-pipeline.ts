@@ -2,14 +2,14 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Router } from 'express';
 import { Registry } from 'prom-client';
-import { deidentify as deidentifyInstance } from '../anonymizer/deidentify.js';
+import { inThreadReleaser, type Releaser, type ReleaseSettings } from '../anonymizer/release-instance.js';
 import { keyedDigest } from '../anonymizer/pseudonyms/keyed-hash.js';
 import { firstString } from '../dicom/dataset.js';
 import { readPart10 } from '../dicom/part10.js';
 import { AnofairError } from '../errors/anofair-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { DestinationConfig } from './forwarding/destination.js';
-import { ForwardingMetrics, instrumentPixelCleaner } from './forwarding/forwarding-metrics.js';
+import { ForwardingMetrics } from './forwarding/forwarding-metrics.js';
 import { ForwardingWorker } from './forwarding/forwarding-worker.js';
 import type { DeidSettings } from './forwarding/prepare-instance.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './forwarding/retry-policy.js';
@@ -27,8 +27,13 @@ export interface ResearchPipelineOptions {
   dataDir: string;
   rules: RuleSet;
   destinations: Readonly<Record<string, DestinationConfig>>;
-  /** The pseudonymisation key and site tables for de-identification. */
-  deid: Omit<DeidSettings, 'deidentify'>;
+  /**
+   * The pseudonymisation key and site tables for de-identification. Without a `releaser` the pipeline releases on
+   * its own thread with these settings (tests); the gateway gives it the worker pool.
+   */
+  deid: Omit<ReleaseSettings, 'pixelStep'> & { pixelCleaner?: ReleaseSettings['pixelStep'] };
+  /** Where instances are released: the worker pool of the gateway (src/workers/release-pool.ts). */
+  releaser?: Releaser;
   retry?: RetryPolicy;
   /** Stable id of this node (leases); default: the host name. */
   nodeId?: string;
@@ -83,11 +88,8 @@ export class ResearchPipeline {
   constructor(private readonly o: ResearchPipelineOptions) {
     this.registry = o.registry ?? new Registry();
     this.metrics = new ForwardingMetrics(this.registry, () => this.store);
-    this.deid = {
-      ...o.deid,
-      deidentify: deidentifyInstance,
-      ...(o.deid.pixelCleaner ? { pixelCleaner: instrumentPixelCleaner(o.deid.pixelCleaner, this.metrics) } : {}),
-    };
+    const { pixelCleaner, ...site } = o.deid;
+    this.deid = { key: o.deid.key, releaser: o.releaser ?? inThreadReleaser({ ...site, pixelStep: pixelCleaner }) };
     this.nodeId = o.nodeId ?? hostname();
   }
 
@@ -201,7 +203,7 @@ export class ResearchPipeline {
   }
 
   /** Which rule would match and what de-identification would change; nothing is spooled or sent. */
-  dryRun(bytes: Uint8Array, sender: Sender = {}): DryRunResult {
+  dryRun(bytes: Uint8Array, sender: Sender = {}): Promise<DryRunResult> {
     return dryRun(bytes, this.o.rules, this.deid, sender);
   }
 

@@ -16,7 +16,8 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { PseudonymKey } from '../anonymizer/deid-types.js';
 import { KEY_ENV, loadPseudonymKey, writeNewKeyFile } from '../anonymizer/settings/key-source.js';
 import { loadSubjectLookup } from '../anonymizer/settings/subject-lookup.js';
-import { CxrPixelCleaner } from '../anonymizer/pixel/pixel-cleaner.js';
+import { DEMO_MODELS_WARNING } from '../anonymizer/pixel/pixel-models-notice.js';
+import { ReleasePool, releaseWorkerData } from '../workers/release-pool.js';
 import { AnofairError } from '../errors/anofair-error.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import type { GatewayConfig } from './config/config-schema.js';
@@ -73,7 +74,7 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
   const tmpRoot = join(config.data, 'tmp');
 
   let pipeline: ResearchPipeline | undefined;
-  let pixelCleaner: CxrPixelCleaner | undefined;
+  let pool: ReleasePool | undefined;
   let rules: RuleSet | undefined;
   if (destinations.length > 0) {
     rules = config.rules ? await loadRulesFile(config.rules, { knownDestinations: destinations }) : loadDefaultRules(destinations);
@@ -101,6 +102,11 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
         for (const [name, d] of Object.entries(config.destinations)) lines.push(`  research destination "${name}": ${d.url}`);
         if (config.deidEndpoint.enabled) lines.push(`  de-identify only:    ${url}/deid/dicom-web/studies`);
         lines.push(`  research API:        ${url}/api`);
+        if (pool) {
+          const m = pool.pixelModels;
+          lines.push(`  release workers:     ${pool.threads} thread(s)${m ? `; pixel models ${m.folder} on ${m.inpaint.provider}${m.providerFallback ? ` (${m.providerFallback})` : ''}` : '; no pixel models (no rule asks for them)'}`);
+          if (m?.demo) lines.push(`  ${DEMO_MODELS_WARNING}`);
+        }
       } else {
         lines.push('  research path:       off (no destinations configured)');
       }
@@ -116,22 +122,31 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
       if (rules) {
         const key = await resolveKey(config, env, logger);
         const settings = config.deidentification;
-        // the pixel models are loaded only when a rule asks for them
+        const site = {
+          key,
+          subjectLookup: settings.subjectLookup ? loadSubjectLookup(settings.subjectLookup) : undefined,
+          dateShiftDays: settings.dateShiftDays,
+          cleaningPolicy: settings.cleaningPolicy,
+          burnedInPresumption: settings.burnedInPresumption,
+        };
+        // de-identification and the pixel step run in worker threads, off the event loop that relays clinical
+        // traffic; the pixel models are loaded (in each worker) only when a rule asks for them
         const usesPixels = rules.rules.some((r) => r.action.kind === 'forward' && r.action.pixels === 'cxr-anofair');
-        pixelCleaner = usesPixels ? await CxrPixelCleaner.load(settings.pixels ?? {}) : undefined;
-        if (pixelCleaner) logger.info({ models: settings.pixels?.models ?? 'demo' }, 'pixel anonymization models loaded (CXR-AnoFAIR)');
+        pool = await ReleasePool.start({
+          threads: settings.workers.threads,
+          taskTimeoutMs: settings.workers.taskTimeoutMs,
+          maxHeapMb: settings.workers.maxHeapMb,
+          data: releaseWorkerData(site, usesPixels ? (settings.pixels ?? {}) : undefined),
+        });
+        const models = pool.pixelModels;
+        logger.info({ threads: pool.threads, ...(models ? { pixelModels: { folder: models.folder, demo: models.demo, classes: models.detector.classes, textClasses: models.detector.textClasses, providers: { detector: models.detector.provider, inpaint: models.inpaint.provider }, ...(models.providerFallback ? { providerFallback: models.providerFallback } : {}) } } : {}) }, models ? 'release workers started with the CXR-AnoFAIR pixel models' : 'release workers started');
+        if (models?.demo) logger.warn({ pixelModels: models.folder }, DEMO_MODELS_WARNING);
         pipeline = new ResearchPipeline({
           dataDir: config.data,
           rules,
           destinations: config.destinations,
-          deid: {
-            key,
-            subjectLookup: settings.subjectLookup ? loadSubjectLookup(settings.subjectLookup) : undefined,
-            dateShiftDays: settings.dateShiftDays,
-            cleaningPolicy: settings.cleaningPolicy,
-            burnedInPresumption: settings.burnedInPresumption,
-            pixelCleaner,
-          },
+          deid: site,
+          releaser: pool,
           retry: config.forwarding.retry,
           nodeId: config.forwarding.nodeId,
           concurrency: config.forwarding.concurrency,
@@ -151,7 +166,12 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
         research: pipeline,
         apiRouter: pipeline?.apiRouter(),
         tmpRoot,
-        status: pipeline ? async () => ({ research: await pipeline!.status() }) : undefined,
+        status: pipeline
+          ? async () => ({
+              research: await pipeline!.status(),
+              workers: { ...pool!.stats(), ...(pool!.pixelModels ? { pixelModels: { demo: pool!.pixelModels.demo, detector: pool!.pixelModels.detector.provider, inpaint: pool!.pixelModels.inpaint.provider } } : {}) },
+            })
+          : undefined,
       });
       // 1 MiB socket buffers: a relayed retrieve is written in large chunks, with fewer waits for 'drain'.
       server = createServer({ highWaterMark: RELAY_BUFFER_BYTES }, app);
@@ -181,7 +201,7 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
         });
       }
       await pipeline?.stop();
-      await pixelCleaner?.release();
+      await pool?.close();
       await upstream.close();
       logger.info('gateway stopped');
     },

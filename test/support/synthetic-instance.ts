@@ -4,7 +4,7 @@ import dcmjs from 'dcmjs';
 const { DicomDict, DicomMetaDictionary } = dcmjs.data;
 
 /**
- * A small, valid Part 10 instance for gateway tests: a Digital X-Ray (DX) or CR image of 8x8 16-bit pixels with
+ * A small, valid Part 10 instance for gateway tests: a Digital X-Ray (DX) or CR image of 8x8 (or rows x columns) 16-bit pixels with
  * made-up patient data. Attributes in `overrides` (naturalized keywords, as dcmjs names them) replace the
  * defaults; a value of null removes the attribute. UIDs are derived from `seed` so a test can rebuild the same
  * instance. Nothing here is real patient data.
@@ -12,6 +12,8 @@ const { DicomDict, DicomMetaDictionary } = dcmjs.data;
 export interface SyntheticInstanceOptions {
   seed?: string;
   overrides?: Record<string, unknown>;
+  rows?: number;
+  columns?: number;
 }
 
 /** A deterministic UID under the 2.25 (UUID-derived) root, from a seed. */
@@ -30,8 +32,8 @@ const SOP_CLASS = {
 export function syntheticDataset(options: SyntheticInstanceOptions = {}): Record<string, unknown> {
   const seed = options.seed ?? 'instance-1';
   const modality = (options.overrides?.Modality as string | undefined) ?? 'DX';
-  const rows = 8;
-  const cols = 8;
+  const rows = options.rows ?? 8;
+  const cols = options.columns ?? 8;
   const pixels = new Uint16Array(rows * cols);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 37) % 4096;
   const ds: Record<string, unknown> = {

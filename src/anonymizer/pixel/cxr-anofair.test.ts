@@ -89,7 +89,7 @@ describe('pixel anonymization of chest radiographs (CXR-AnoFAIR, demo models)', 
 
     it('refuses what it cannot render, with the reason', () => {
       const ds = readPart10(readFileSync(small[0]!.path)).dataset;
-      assert.throws(() => readGreyPixels({ ...ds, '00280004': { vr: 'CS', Value: ['RGB'] } }), (e: unknown) => e instanceof AnofairError && e.code === 'DICOM_UNSUPPORTED' && /greyscale/.test(e.message));
+      assert.throws(() => readGreyPixels({ ...ds, '00280004': { vr: 'CS', Value: ['RGB'] } }), (e: unknown) => e instanceof AnofairError && e.code === 'PIXEL_UNSUPPORTED' && /greyscale/.test(e.message));
       assert.throws(() => readGreyPixels({ ...ds, '00280008': { vr: 'IS', Value: ['3'] } }), /single-frame/);
       const noPixels = { ...ds };
       delete noPixels['7FE00010'];

@@ -64,6 +64,8 @@ export interface AnofairSettings {
   seed: string;
   /** the inpainting model's square input size (256 for the demo model, 512 for SD2) */
   modelSize: number;
+  /** stops the regeneration at its next step (PIXEL_FAILED) */
+  signal?: AbortSignal;
 }
 
 export interface KeptRegion {
@@ -80,6 +82,8 @@ export interface PixelRecord {
   /** burned-in text found (x0, y0, x1, y1 after the margin): regenerated even inside a kept region */
   textRegions: [number, number, number, number][];
   regeneratedFraction: number;
+  /** why nothing was kept, when the whole image was regenerated on purpose */
+  regeneratedWhole?: string;
   prompt: string;
   steps: number;
   guidanceScale: number;
@@ -131,7 +135,7 @@ export async function anonymizeRadiograph(px: GreyPixels, models: AnofairModels,
   const prompt = promptFor([...new Set(kept.map((k) => k.finding))], cfg);
   const steps = settings.steps ?? DEFAULT_STEPS;
   const guidanceScale = settings.guidanceScale ?? DEFAULT_GUIDANCE_SCALE;
-  const result = await models.inpainter.inpaint({ image: small.data, width: s, height: s, mask: repaint, prompt, negativePrompt: cfg.negative, steps, guidanceScale, seed: settings.seed });
+  const result = await models.inpainter.inpaint({ image: small.data, width: s, height: s, mask: repaint, prompt, negativePrompt: cfg.negative, steps, guidanceScale, seed: settings.seed, ...(settings.signal ? { signal: settings.signal } : {}) });
 
   // back at the image's own size: kept regions keep their stored values exactly, the rest is the generated image
   const generated = fromDisplay(px, resizeGrey({ data: result.generated, width: s, height: s }, width, height).data);

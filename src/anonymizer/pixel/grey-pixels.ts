@@ -29,19 +29,23 @@ function num(ds: DicomDataset, tag: string): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
-/** Stored values of native single-frame MONOCHROME1/2 Pixel Data; anything else is refused with the reason. */
-export function readGreyPixels(ds: DicomDataset): GreyPixels {
+/**
+ * Stored values of single-frame MONOCHROME1/2 Pixel Data; anything else is refused with the reason. `pixelBytes`
+ * are native little-endian samples (the data set's own native Pixel Data by default; for compressed or big-endian
+ * instances, what src/dicom/pixel-codecs decoded).
+ */
+export function readGreyPixels(ds: DicomDataset, pixelBytes: Uint8Array | undefined = nativePixelBytes(ds)): GreyPixels {
   const photometric = (firstString(ds, '00280004') ?? '').trim();
-  if (photometric !== 'MONOCHROME1' && photometric !== 'MONOCHROME2') throw new AnofairError('DICOM_UNSUPPORTED', `pixel anonymization needs a greyscale image; Photometric Interpretation is ${photometric || 'absent'}`);
+  if (photometric !== 'MONOCHROME1' && photometric !== 'MONOCHROME2') throw new AnofairError('PIXEL_UNSUPPORTED', `pixel anonymization needs a greyscale image; Photometric Interpretation is ${photometric || 'absent'}`);
   const rows = num(ds, '00280010');
   const columns = num(ds, '00280011');
   const bitsAllocated = num(ds, '00280100');
-  if (!rows || !columns || (bitsAllocated !== 8 && bitsAllocated !== 16)) throw new AnofairError('DICOM_UNSUPPORTED', `pixel anonymization needs Rows, Columns and Bits Allocated 8 or 16 (Bits Allocated ${bitsAllocated ?? 'absent'})`);
-  if ((num(ds, '00280008') ?? 1) !== 1) throw new AnofairError('DICOM_UNSUPPORTED', 'pixel anonymization handles single-frame images only (Number of Frames > 1)');
-  if ((num(ds, '00280002') ?? 1) !== 1) throw new AnofairError('DICOM_UNSUPPORTED', 'pixel anonymization needs one sample per pixel');
-  const bytes = nativePixelBytes(ds);
+  if (!rows || !columns || (bitsAllocated !== 8 && bitsAllocated !== 16)) throw new AnofairError('PIXEL_UNSUPPORTED', `pixel anonymization needs Rows, Columns and Bits Allocated 8 or 16 (Bits Allocated ${bitsAllocated ?? 'absent'})`);
+  if ((num(ds, '00280008') ?? 1) !== 1) throw new AnofairError('PIXEL_UNSUPPORTED', 'pixel anonymization handles single-frame images only (Number of Frames > 1)');
+  if ((num(ds, '00280002') ?? 1) !== 1) throw new AnofairError('PIXEL_UNSUPPORTED', 'pixel anonymization needs one sample per pixel');
+  const bytes = pixelBytes;
   const count = rows * columns;
-  if (!bytes || bytes.byteLength < count * (bitsAllocated / 8)) throw new AnofairError('DICOM_UNSUPPORTED', 'Pixel Data is absent, compressed or shorter than Rows x Columns (decompress before pixel anonymization)');
+  if (!bytes || bytes.byteLength < count * (bitsAllocated / 8)) throw new AnofairError('PIXEL_UNSUPPORTED', 'Pixel Data is absent, compressed or shorter than Rows x Columns (decompress before pixel anonymization)');
   const bitsStored = num(ds, '00280101') ?? bitsAllocated;
   const signed = num(ds, '00280103') === 1;
   const stored = new Int32Array(count);

@@ -31,21 +31,43 @@ export const deidSettingsSchema = z
       .object({ modalities: z.array(z.string()), sopClassPrefixes: z.array(z.string()) })
       .strict()
       .optional(),
+    /**
+     * The worker threads that de-identify and run the pixel step, off the gateway's event loop (also used by
+     * `anofair deidentify`). Each worker loads its own copy of the pixel models: on a GPU host, one per GPU.
+     */
+    workers: z
+      .object({
+        /** default: cores - 1, at least 1 */
+        threads: z.number().int().min(1).max(256).optional(),
+        /** longest one instance may take before it is quarantined and its worker replaced, ms (default 300000) */
+        taskTimeoutMs: z.number().int().min(1000).max(24 * 3600_000).optional(),
+        /** V8 heap limit per worker, MiB (default: Node's) */
+        maxHeapMb: z.number().int().min(64).optional(),
+      })
+      .strict()
+      .default({}),
     /** CXR-AnoFAIR pixel anonymization: used by rules with pixels: cxr-anofair and by anofair deidentify --pixels. */
     pixels: z
       .object({
         /** Folder with detector/ and inpaint/ (default: the shipped demo models, synthetic data only). */
         models: z.string().min(1).optional(),
-        /** Modality values it applies to (default CR, DX) and Body Part Examined values (default CHEST; absent counts). */
-        modalities: z.array(z.string().min(1)).min(1).optional(),
-        bodyParts: z.array(z.string().min(1)).min(1).optional(),
         /** Sampler steps (default 20) and classifier-free guidance (default 7.5), as the method. */
         steps: z.number().int().min(1).max(200).optional(),
         guidanceScale: z.number().min(1).max(30).optional(),
         /** Minimum detector score of a kept disease region or a found text line (default 0.25). */
         confidence: z.number().gt(0).lt(1).optional(),
-        /** onnxruntime execution providers in order of preference (default [cpu]; [cuda, cpu] on a GPU host). */
-        executionProviders: z.array(z.enum(['cpu', 'cuda'])).min(1).optional(),
+        /** The ONNX sessions: execution providers in order of preference, GPU requirement, threads (docs/GPU.md). */
+        runtime: z
+          .object({
+            /** default [cpu]; [cuda, cpu] on a GPU host (falls back to cpu, and says so, when CUDA does not load) */
+            executionProviders: z.array(z.enum(['cuda', 'cpu'])).min(1).optional(),
+            /** refuse to start when no GPU can be used */
+            requireGpu: z.boolean().optional(),
+            /** onnxruntime threads per session and worker (default 1: the workers are the parallelism) */
+            intraOpNumThreads: z.number().int().min(1).max(256).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),

@@ -182,4 +182,8 @@ export const RENAMED_KEYS: Readonly<Record<string, string>> = {
   authentication: 'auth.mode',
   timeout: 'upstream.headersTimeoutMs',
   timeoutMs: 'upstream.headersTimeoutMs',
+  executionProviders: 'deidentification.pixels.runtime.executionProviders',
+  // which instances reach the pixel step is the routing rules' decision, not a second list in the pixel settings
+  modalities: "a routing rule's when: conditions (Modality)",
+  bodyParts: "a routing rule's when: conditions (BodyPartExamined)",
 };

@@ -1,6 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { GatewayStore } from '../store/gateway-store.js';
-import type { PixelCleanerPort } from './prepare-instance.js';
 
 /**
  * Prometheus metrics of the research path. Labels are destination names, states and fixed cause words:
@@ -50,7 +49,7 @@ export class ForwardingMetrics {
     });
     this.pixelInstances = new Counter({
       name: 'anofair_pixel_anonymization_total',
-      help: 'Instances offered to CXR-AnoFAIR pixel anonymization, by outcome (cleaned, not-applicable, failed)',
+      help: 'Instances a rule sent to CXR-AnoFAIR pixel anonymization, by outcome (cleaned; failed: quarantined by the pixel step; not-reached: withheld or unreadable before it)',
       labelNames: ['outcome'],
       registers,
     });
@@ -85,23 +84,4 @@ export class ForwardingMetrics {
       },
     });
   }
-}
-
-/** The pixel cleaner, counted and timed (outcomes only: nothing taken from the instance). */
-export function instrumentPixelCleaner(cleaner: PixelCleanerPort, metrics: ForwardingMetrics): PixelCleanerPort {
-  return {
-    notApplicable: (file) => cleaner.notApplicable(file),
-    async clean(file, key) {
-      const end = metrics.pixelSeconds.startTimer();
-      try {
-        const result = await cleaner.clean(file, key);
-        metrics.pixelInstances.inc({ outcome: result.status });
-        if (result.status === 'cleaned') end();
-        return result;
-      } catch (err) {
-        metrics.pixelInstances.inc({ outcome: 'failed' });
-        throw err;
-      }
-    },
-  };
 }

@@ -153,7 +153,11 @@ export class ForwardingWorker {
       while (queue.length > 0) {
         const item = queue.shift()!;
         const entry = await this.o.store.getSpoolEntry(item.spoolId);
-        const prepared = await prepareInstance(entry, item.job, this.o.spool, this.o.deid);
+        const prepared = await prepareInstance(entry, item.job, this.o.spool, this.o.deid, this.o.metrics);
+        if (prepared.kind === 'deferred') {
+          outcomes.set(item.id, { kind: 'retry', nextAttemptAt: this.now(), error: prepared.reason, counts: false });
+          continue;
+        }
         if (prepared.kind === 'quarantined') {
           outcomes.set(item.id, { kind: 'quarantined', reason: prepared.reason, deidSopInstanceUID: prepared.sopInstanceUID, record: prepared.record });
           deidCauses.add(item.id);

@@ -76,16 +76,17 @@ describe('forwarding with CXR-AnoFAIR pixel anonymization', () => {
     }
   });
 
-  it('still withholds what the method does not apply to (an ultrasound with burned-in text)', async () => {
+  it('quarantines what the rule sent to the pixel step and the step cannot regenerate (a colour ultrasound with burned-in text)', async () => {
     server = await startScriptedStowServer(() => ({ status: 200 }));
     const kit = await makePipeline({ archiveUrl: server.url, rules: PIXEL_RULES, overrides: { deid: { key: { id: 'k', secret: new Uint8Array(32).fill(9) }, pixelCleaner: cleaner } } });
     dispose = kit.dispose;
     await kit.pipeline.start();
-    await kit.pipeline.accept({ bytes: syntheticInstance({ seed: 'us', overrides: { Modality: 'US', BurnedInAnnotation: 'YES' } }) }, {}, 'tap');
+    await kit.pipeline.accept({ bytes: syntheticInstance({ seed: 'us', rows: 96, columns: 128, overrides: { Modality: 'US', BurnedInAnnotation: 'YES', PhotometricInterpretation: 'RGB' } }) }, {}, 'tap');
     await drained(kit.pipeline);
     assert.equal(server.requests.length, 0);
     const [item] = (await kit.pipeline.listQuarantine({ limit: 10, offset: 0 })).items;
-    assert.match(item!.quarantineReason ?? '', /^withheld by de-identification: Burned In Annotation/);
+    assert.equal(item!.quarantineReason, 'pixel anonymization failed: PIXEL_UNSUPPORTED: the image is not greyscale (Photometric Interpretation RGB)');
+    assert.match(await kit.pipeline.registry.metrics(), /anofair_pixel_anonymization_total\{outcome="failed"\} 1/);
   });
 
   it('quarantines, with the reason, when a rule asks for pixel anonymization and no models are loaded', async () => {

@@ -51,7 +51,7 @@ export function researchApiRouter(pipeline: ResearchPipeline, options: { dryRunM
         else next();
       });
     },
-    handle((req, res) => {
+    handle(async (req, res) => {
       const body = req.body as Buffer | undefined;
       if (!Buffer.isBuffer(body) || body.byteLength === 0) throw new AnofairError('BAD_REQUEST', 'the body is empty: send one DICOM instance');
       const q = req.query as Record<string, unknown>;
@@ -60,7 +60,7 @@ export function researchApiRouter(pipeline: ResearchPipeline, options: { dryRunM
         address: typeof q.address === 'string' && q.address !== '' ? q.address : undefined,
       };
       res.set('cache-control', 'no-store');
-      res.json(pipeline.dryRun(new Uint8Array(body.buffer, body.byteOffset, body.byteLength), sender));
+      res.json(await pipeline.dryRun(new Uint8Array(body.buffer, body.byteOffset, body.byteLength), sender));
     }),
   );
 

@@ -1,7 +1,8 @@
 import type { AttributeChange, DeidRecord } from '../../anonymizer/deid-types.js';
 import { firstString } from '../../dicom/dataset.js';
 import { readPart10 } from '../../dicom/part10.js';
-import { deidOptionsFor, type DeidSettings } from '../forwarding/prepare-instance.js';
+import { AnofairError } from '../../errors/anofair-error.js';
+import { releaseRequestFor, type DeidSettings } from '../forwarding/prepare-instance.js';
 import { route } from './rule-engine.js';
 import type { PixelMethod, RuleSet, Sender } from './rule-types.js';
 
@@ -15,7 +16,8 @@ export interface DryRunForward {
   /** What de-identification would do: release the instance, or withhold it (quarantine) with the reason. */
   outcome: 'released' | 'quarantined';
   reason?: string;
-  record: DeidRecord;
+  /** absent when the instance is withheld before de-identification ran (no pixel models loaded) */
+  record?: DeidRecord;
   /** Attribute by attribute, with the values before and after. This is PHI: shown to the operator, never logged. */
   changes: AttributeChange[];
 }
@@ -32,30 +34,32 @@ export interface DryRunResult {
 /**
  * What the gateway would do with one instance, without doing it: which rules match, which one decides, and
  * for each forward, attribute by attribute what de-identification would change, or why it would withhold the
- * instance. Pure apart from reading the bytes: nothing is spooled, queued, sent or logged.
+ * instance. The release runs as the forwarder's would (in the release workers), but the pixel models are not
+ * run: the header is shown as it will be once the pixels are regenerated. Nothing is spooled, queued, sent or
+ * logged.
  */
-export function dryRun(bytes: Uint8Array, ruleSet: RuleSet, deid: DeidSettings, sender: Sender = {}): DryRunResult {
+export async function dryRun(bytes: Uint8Array, ruleSet: RuleSet, deid: DeidSettings, sender: Sender = {}): Promise<DryRunResult> {
   const file = readPart10(bytes);
   const decision = route(ruleSet, { file, sender });
-  const forwards = decision.forwards.map(({ rule, action }): DryRunForward => {
-    const job = { rule: rule.name, destination: action.destinations[0]!, deidentify: action.deidentify, pixels: action.pixels, ruleSetHash: ruleSet.hash };
-    // The pixel model is not run: the header outcome is computed as it will be once the pixels are regenerated.
-    const notApplicable = action.pixels === 'cxr-anofair' ? (deid.pixelCleaner ? deid.pixelCleaner.notApplicable(file) : 'no pixel models are loaded') : undefined;
-    const regenerate = action.pixels === 'cxr-anofair' && notApplicable === undefined;
-    // deidentify() does not modify its input, so each forward starts from the same parsed instance.
-    const outcome = deid.deidentify(file, deidOptionsFor(job, deid, true, regenerate));
-    return {
-      rule: rule.name,
-      destinations: [...action.destinations],
-      deidentify: { profile: action.deidentify.profile, options: [...action.deidentify.options] },
-      pixels: action.pixels,
-      ...(action.pixels === 'cxr-anofair' ? { pixelPlan: { regenerate, ...(notApplicable ? { reason: notApplicable } : {}) } } : {}),
-      outcome: outcome.status,
-      ...(outcome.status === 'quarantined' ? { reason: outcome.reason } : {}),
-      record: outcome.record,
-      changes: outcome.changes ?? [],
-    };
-  });
+  const forwards = await Promise.all(
+    decision.forwards.map(async ({ rule, action }): Promise<DryRunForward> => {
+      const job = { rule: rule.name, destination: action.destinations[0]!, deidentify: action.deidentify, pixels: action.pixels, ruleSetHash: ruleSet.hash };
+      // each forward gets its own copy: the release workers take the bytes they are given
+      const outcome = await deid.releaser.release(bytes.slice(), releaseRequestFor(job, { explain: true, planOnly: true }));
+      if (outcome.status === 'unreadable') throw new AnofairError('DICOM_PARSE', outcome.reason);
+      return {
+        rule: rule.name,
+        destinations: [...action.destinations],
+        deidentify: { profile: action.deidentify.profile, options: [...action.deidentify.options] },
+        pixels: action.pixels,
+        ...(outcome.pixelPlan ? { pixelPlan: outcome.pixelPlan } : {}),
+        outcome: outcome.status,
+        ...(outcome.status === 'quarantined' ? { reason: outcome.reason } : {}),
+        ...(outcome.record ? { record: outcome.record } : {}),
+        changes: outcome.changes ?? [],
+      };
+    }),
+  );
   return {
     rules: { source: ruleSet.source, hash: ruleSet.hash },
     sopInstanceUID: firstString(file.dataset, '00080018'),

@@ -1,0 +1,58 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { CxrPixelCleaner } from '../anonymizer/pixel/pixel-cleaner.js';
+import { releaseEncoded, type ReleaseSettings } from '../anonymizer/release-instance.js';
+import { isAnofairError } from '../errors/anofair-error.js';
+import type { ReleaseWorkerData, WorkerCancel, WorkerReply, WorkerTask } from './release-messages.js';
+
+/**
+ * One release worker thread: loads the pixel models once (when configured), then releases one instance at a
+ * time from Part 10 bytes to Part 10 bytes. Nothing here logs: replies carry outcomes, codes and reasons only.
+ */
+
+const data = workerData as ReleaseWorkerData;
+const port = parentPort!;
+
+function describe(err: unknown): { code: string; message: string } {
+  return isAnofairError(err) ? { code: err.code, message: err.message } : { code: 'INTERNAL', message: (err as Error)?.name ?? 'error' };
+}
+
+async function main(): Promise<void> {
+  let settings: ReleaseSettings;
+  try {
+    const cleaner = data.pixels ? await CxrPixelCleaner.load(data.pixels) : undefined;
+    settings = {
+      key: { id: data.key.id, secret: new Uint8Array(data.key.secret) },
+      subjectLookup: data.subjectLookup ? new Map(data.subjectLookup) : undefined,
+      dateShiftDays: data.dateShiftDays,
+      cleaningPolicy: data.cleaningPolicy,
+      burnedInPresumption: data.burnedInPresumption,
+      pixelStep: cleaner,
+    };
+    port.postMessage({ type: 'ready', models: cleaner?.description } satisfies WorkerReply);
+  } catch (err) {
+    port.postMessage({ type: 'load-failed', error: describe(err) } satisfies WorkerReply);
+    return;
+  }
+  let current: AbortController | undefined;
+  port.on('message', (message: WorkerTask | WorkerCancel) => {
+    if (message.type === 'cancel') {
+      current?.abort();
+      return;
+    }
+    const task = message;
+    void (async () => {
+      current = new AbortController();
+      try {
+        const outcome = await releaseEncoded(task.bytes, task.request, { ...settings, signal: current.signal });
+        const transfer = outcome.status === 'released' ? [outcome.bytes.buffer as ArrayBuffer] : [];
+        port.postMessage({ type: 'done', id: task.id, outcome } satisfies WorkerReply, transfer);
+      } catch (err) {
+        // releaseEncoded catches what it knows; anything else still ends in quarantine, never in a release
+        const e = describe(err);
+        port.postMessage({ type: 'done', id: task.id, outcome: { status: 'quarantined', reason: `release failed: ${e.code}: ${e.message}` } } satisfies WorkerReply);
+      }
+    })();
+  });
+}
+
+void main();
