@@ -5,12 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { instanceFile, orthancJson, startOrthanc, type OrthancServer } from '../../test/harness/orthanc.js';
-import { drained, FAST_RETRY, makePipeline, spoolFiles, waitFor } from '../../test/support/research-pipeline-kit.js';
+import { drained, FAST_RETRY, makePipeline, SHIPPED_SELECTION_HEADER_ONLY, spoolFiles, waitFor } from '../../test/support/research-pipeline-kit.js';
 import { syntheticInstance, syntheticStudy } from '../../test/support/synthetic-instance.js';
 import { firstString } from '../dicom/dataset.js';
 import { readPart10 } from '../dicom/part10.js';
 import type { ResearchPipeline } from './research-pipeline.js';
-import { DEFAULT_RULES_YAML } from './rules/default-rules.js';
 
 /**
  * The research path against a real research archive: Orthanc 1.10 with the DICOMweb plugin, started by the
@@ -25,7 +24,7 @@ describe('research pipeline with a real Orthanc research archive', () => {
 
   before(async () => {
     archive = await startOrthanc({ name: 'RESEARCH-ARCHIVE' });
-    const kit = await makePipeline({ archiveUrl: archive.dicomWebUrl, rules: DEFAULT_RULES_YAML, maxBatchInstances: 10 });
+    const kit = await makePipeline({ archiveUrl: archive.dicomWebUrl, rules: SHIPPED_SELECTION_HEADER_ONLY, maxBatchInstances: 10 });
     ({ pipeline, dataDir, dispose } = kit);
     await pipeline.start();
     scratch = await mkdtemp(join(tmpdir(), 'anofair-research-test-'));

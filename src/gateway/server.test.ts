@@ -9,6 +9,9 @@ import { FIXTURE_UIDS, fixture } from '../../test/harness/fixtures.js';
 import { startStack, type Stack } from '../../test/harness/gateway-stack.js';
 import { instanceFile, lookupInstance, orthancJson, startOrthanc, uploadInstance, type OrthancServer } from '../../test/harness/orthanc.js';
 import { waitFor } from '../../test/support/wait-for.js';
+import { readGreyPixels } from '../anonymizer/pixel/grey-pixels.js';
+import { readPart10, transferSyntaxOf } from '../dicom/part10.js';
+import { decodePixelData } from '../dicom/pixel-codecs/decode-pixel-data.js';
 
 const CHEST_CR = 'pydicom-data/RG1_J2KI.dcm';
 const CT = 'pydicom/CT_small.dcm';
@@ -59,10 +62,22 @@ describe('the gateway between a clinical PACS and a research archive (shipped ru
     const [id] = await waitFor('the chest radiograph in the archive', async () => {
       const list = await orthancJson<string[]>(stack.archive!, '/instances');
       return list.length > 0 ? list : undefined;
-    }, 30_000);
+    }, 120_000);
     const tags = await orthancJson<Record<string, string>>(stack.archive!, `/instances/${id}/simplified-tags`);
     assert.equal(tags.Modality, 'CR');
     assert.equal(tags.PatientIdentityRemoved, 'YES');
+    // the shipped rule regenerates the pixels: the JPEG 2000 radiograph is decoded, regenerated outside the
+    // regions the detector keeps, and released uncompressed at its own size and depth, marked as derived
+    assert.equal(tags.BurnedInAnnotation, 'NO');
+    assert.match(tags.ImageType ?? '', /^DERIVED\\SECONDARY/);
+    const released = readPart10(await instanceFile(stack.archive!, id!));
+    assert.equal(transferSyntaxOf(released), '1.2.840.10008.1.2.1');
+    const before = readGreyPixels(readPart10(cr).dataset, (await decodePixelData(readPart10(cr))).bytes);
+    const after = readGreyPixels(released.dataset);
+    assert.deepEqual([after.rows, after.columns, after.bitsStored], [before.rows, before.columns, before.bitsStored]);
+    let same = 0;
+    for (let i = 0; i < after.stored.length; i++) if (after.stored[i] === before.stored[i]) same++;
+    assert.ok(same / after.stored.length < 0.5, `${same} of ${after.stored.length} pixels kept`);
     assert.notEqual(tags.SOPInstanceUID, FIXTURE_UIDS[CHEST_CR].instance);
     assert.notEqual(tags.StudyInstanceUID, FIXTURE_UIDS[CHEST_CR].study);
     const original = await orthancJson<Record<string, string>>(stack.pacs, `/instances/${await lookupInstance(stack.pacs, FIXTURE_UIDS[CHEST_CR].instance)}/simplified-tags`);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { destinationSchema } from '../../src/gateway/forwarding/destination.js';
 import { retryPolicySchema, type RetryPolicy } from '../../src/gateway/forwarding/retry-policy.js';
 import { ResearchPipeline, type ResearchPipelineOptions } from '../../src/gateway/research-pipeline.js';
+import { DEFAULT_RULES_YAML } from '../../src/gateway/rules/default-rules.js';
 import { loadRules } from '../../src/gateway/rules/rules-loader.js';
 import { waitFor } from './wait-for.js';
 
@@ -16,6 +17,13 @@ rules:
   - name: everything
     forward: { destinations: [research] }
 `;
+
+/**
+ * The shipped rules' selection with the header profile only: for tests of the pipeline's mechanics on 8x8
+ * synthetic instances, which the pixel step refuses. The shipped rules themselves, pixel step included, are
+ * tested end to end in src/gateway/server.test.ts.
+ */
+export const SHIPPED_SELECTION_HEADER_ONLY = DEFAULT_RULES_YAML.replace('pixels: cxr-anofair', 'pixels: none');
 
 export const FAST_RETRY: RetryPolicy = retryPolicySchema.parse({ baseMs: 20, capMs: 200, maxAttempts: 3, jitter: 'none' });
 

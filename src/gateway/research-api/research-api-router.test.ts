@@ -2,12 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
-import { drained, makePipeline, spoolFiles, waitFor } from '../../../test/support/research-pipeline-kit.js';
+import { drained, makePipeline, SHIPPED_SELECTION_HEADER_ONLY, spoolFiles, waitFor } from '../../../test/support/research-pipeline-kit.js';
 import { startScriptedStowServer, type ScriptedStowServer } from '../../../test/support/scripted-stow-server.js';
 import { syntheticInstance, syntheticStudy } from '../../../test/support/synthetic-instance.js';
 import { isAnofairError } from '../../errors/anofair-error.js';
 import type { ResearchPipeline } from '../research-pipeline.js';
-import { DEFAULT_RULES_YAML } from '../rules/default-rules.js';
 
 /** The research API as the HTTP layer mounts it (/api), errors mapped from their catalogue status. */
 function app(pipeline: ResearchPipeline): express.Express {
@@ -38,7 +37,7 @@ describe('research API (/api)', () => {
       const failed = req.instances.filter((i) => refuse.has(i.sopInstanceUID));
       return failed.length ? { status: 409, failed: failed.map((i) => [i.sopInstanceUID, 0xc000] as [string, number]) } : { status: 200 };
     });
-    ({ pipeline, dataDir, dispose } = await makePipeline({ archiveUrl: server.url, rules: DEFAULT_RULES_YAML, maxBatchInstances: 1 }));
+    ({ pipeline, dataDir, dispose } = await makePipeline({ archiveUrl: server.url, rules: SHIPPED_SELECTION_HEADER_ONLY, maxBatchInstances: 1 }));
     await pipeline.start();
     for (const bytes of syntheticStudy('api-study', 3)) originals.push((await pipeline.accept({ bytes }, {}, 'tap')).sopInstanceUID);
     await drained(pipeline);
