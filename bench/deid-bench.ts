@@ -20,6 +20,7 @@ import {
   type BenchResult,
   type SanityCheck,
 } from './deid-bench-report.js';
+import { measureCliWorkers, type CliWorkersRow } from './cli-workers-run.js';
 import { OrthancAnonymizeSession } from './orthanc-anonymize-run.js';
 import type { OursRunRequest, OursRunResult } from './ours-deid-run.js';
 
@@ -36,6 +37,8 @@ writePart10 -> file) against Orthanc 1.10's POST /instances/{id}/anonymize, on a
   --passes P       timed passes per side and size, interleaved; the table gives the median (default 3)
   --quick          a try-out: 20 files, sizes 5,20, one pass
   --no-orthanc     skip the Orthanc side (the result is then not a benchmark, only a smoke run)
+  --workers A,B    also run \`anofair deidentify\` (its own process, the release worker pool) with A and B worker
+                   threads on the largest size, beside dcmtk's dcmodify with two processes (default 1,2; 0: skip)
   --cpu-prof       CPU-profile the first AnoFAIR pass at the largest size (its timed loop only) and summarise it
   --out DIR        results folder (default bench-out)
   --tmp DIR        where the temporary corpus goes (default the OS temp folder); deleted at the end
@@ -68,6 +71,7 @@ function parseOptions() {
       out: { type: 'string', default: 'bench-out' },
       tmp: { type: 'string', default: tmpdir() },
       keep: { type: 'boolean', default: false },
+      workers: { type: 'string', default: '1,2' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: false,
@@ -94,6 +98,7 @@ function parseOptions() {
     out: resolve(values.out),
     tmp: resolve(values.tmp),
     keep: values.keep,
+    workers: values.workers === '0' ? [] : values.workers!.split(',').map((w) => positiveInt('workers', w.trim(), 1)),
   };
 }
 
@@ -236,6 +241,11 @@ async function main(): Promise<void> {
       await orthanc?.close();
     }
 
+    const largest = opts.sizes.at(-1)!;
+    const cliWorkers: CliWorkersRow[] = opts.workers.length
+      ? await measureCliWorkers(corpus.slice(0, largest), work, opts.passes, opts.workers, (line) => process.stderr.write(`${line}\n`))
+      : [];
+
     const rows = [
       ...ours.flatMap(({ size, runs }) => oursRows(size, runs)),
       ...(orthanc ? orthancAnonymize.map(({ size, runs }) => orthancRow(size, runs)) : []),
@@ -285,11 +295,21 @@ async function main(): Promise<void> {
       profiles: opts.cpuProf ? await summariseProfiles(profileDir) : undefined,
     };
 
-    const markdown = renderMarkdown(result);
+    const cliTable = cliWorkers.length
+      ? [
+          '',
+          `The CLI with its release worker pool against dcmtk's dcmodify with two processes, ${largest} files, wall time, median of ${opts.passes}:`,
+          '',
+          '| side | files | seconds | instances/s | vs dcmodify |',
+          '| --- | --- | --- | --- | --- |',
+          ...cliWorkers.map((r) => `| ${r.side} | ${r.files} | ${r.seconds} | ${r.instancesPerSecond} | ${(r.instancesPerSecond / cliWorkers.find((d) => d.side.startsWith('dcmodify'))!.instancesPerSecond).toFixed(2)}x |`),
+        ].join('\n')
+      : '';
+    const markdown = renderMarkdown(result) + cliTable + '\n';
     const base = join(opts.out, `deid-bench-${stamp}`);
-    await writeFile(`${base}.json`, JSON.stringify(result, null, 2));
+    await writeFile(`${base}.json`, JSON.stringify({ ...result, cliWorkers }, null, 2));
     await writeFile(`${base}.md`, markdown);
-    process.stdout.write(`\n${renderTable(result)}\n\nAnoFAIR, ms per instance by stage:\n${renderStages(result)}\n\n`);
+    process.stdout.write(`\n${renderTable(result)}\n\nAnoFAIR, ms per instance by stage:\n${renderStages(result)}\n${cliTable}\n\n`);
     if (orthanc) process.stdout.write(`Orthanc, per instance:\n${renderOrthancDetail(result)}\n\n`);
     process.stdout.write(`Memory flat: ${result.memoryFlat.flat ? 'yes' : 'NO'} (${result.memoryFlat.oursGrowthPercent} % peak RSS growth). `);
     process.stdout.write(`Target 2x Orthanc: ${orthanc ? (result.target.met ? 'met' : 'NOT met') : 'not measured (--no-orthanc)'}.\n`);

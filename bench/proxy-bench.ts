@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +7,8 @@ import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { stringify } from 'yaml';
 import { startOrthanc, type OrthancServer } from '../test/harness/orthanc.js';
+import { DEFAULT_OPTIONS, generatePhantoms } from '../src/phantoms/generate.js';
+import { parseLabels } from '../src/phantoms/labels.js';
 import { mib, procMemory, resetPeakRss } from './memory-probe.js';
 import { makeStudy, stowBody, type StudyFiles } from './proxy-study.js';
 
@@ -23,6 +25,9 @@ gateway's peak RSS for a small and a large study (memory must not grow with the 
   --queries N      QIDO requests per side (default 400)
   --passes P       WADO retrieve passes per side, interleaved (default 3)
   --batch N        instances per STOW request (default 10)
+  --burst N        chest radiograph phantoms (512 x 512) for the pixel burst phase (default 50): QIDO-RS p50/p99
+                   through the gateway while it forwards them with pixels: cxr-anofair (the shipped rule),
+                   against the idle gateway, with direct QIDO to the PACS measured in the same windows
   --out DIR        results folder (default bench-out)
 `;
 
@@ -36,6 +41,7 @@ interface Args {
   queries: number;
   passes: number;
   batch: number;
+  burst: number;
   out: string;
 }
 
@@ -49,6 +55,7 @@ function args(): Args {
       queries: { type: 'string', default: '400' },
       passes: { type: 'string', default: '3' },
       batch: { type: 'string', default: '10' },
+      burst: { type: 'string', default: '50' },
       out: { type: 'string', default: 'bench-out' },
       help: { type: 'boolean', default: false },
     },
@@ -73,6 +80,7 @@ function args(): Args {
     queries: n(values.queries, 'queries'),
     passes: n(values.passes, 'passes'),
     batch: n(values.batch, 'batch'),
+    burst: n(values.burst, 'burst'),
     out: values.out!,
   };
 }
@@ -168,6 +176,16 @@ async function waitDrained(gatewayUrl: string, timeoutMs: number): Promise<boole
   return false;
 }
 
+async function archivedCount(archive: OrthancServer): Promise<number> {
+  return ((await (await fetch(`${archive.url}/statistics`)).json()) as { CountInstances: number }).CountInstances;
+}
+
+/** Chest radiograph phantoms (CR/DX, chest, some with burned-in text): what the shipped rule sends to the pixel step. */
+async function burstPhantoms(dir: string, count: number): Promise<string[]> {
+  await generatePhantoms({ ...DEFAULT_OPTIONS, out: dir, patients: Math.ceil(count / DEFAULT_OPTIONS.imagesPerPatient), seed: 'bench-burst', size: 512, force: true });
+  return parseLabels(await readFile(join(dir, 'labels.jsonl'), 'utf8')).slice(0, count).map((l) => join(dir, l.file));
+}
+
 async function main(): Promise<void> {
   const a = args();
   const work = await mkdtemp(join(tmpdir(), 'anofair-proxy-bench-'));
@@ -245,7 +263,34 @@ async function main(): Promise<void> {
       for (const side of order) latency[side].push(await query(pool(side === 'direct' ? pacs.dicomWebUrl : gwBase), side === 'direct' ? pacs.dicomWebUrl : gwBase, q));
     }
 
-    const archived = ((await (await fetch(`${archive.url}/statistics`)).json()) as { CountInstances: number }).CountInstances;
+    const archived = await archivedCount(archive);
+
+    // The clinical path under research load: QIDO through the idle gateway, then through the gateway while it
+    // regenerates and forwards a burst of chest radiographs (pixels: cxr-anofair), direct QIDO alongside.
+    log(`pixel burst: ${a.burst} chest radiograph phantoms, QIDO idle and during the burst ...`);
+    const burstFiles = await burstPhantoms(join(work, 'burst'), a.burst);
+    const sample = async (until: () => boolean, max: number): Promise<Record<'direct' | 'gateway', number[]>> => {
+      const out: Record<'direct' | 'gateway', number[]> = { direct: [], gateway: [] };
+      for (let i = 0; i < max && until(); i++) {
+        const qq = queries[i % queries.length]!;
+        out.gateway.push(await query(pool(gwBase), gwBase, qq));
+        out.direct.push(await query(pool(pacs.dicomWebUrl), pacs.dicomWebUrl, qq));
+      }
+      return out;
+    };
+    const idle = await sample(() => true, a.queries);
+    const before = await archivedCount(archive);
+    await stow(pool(gwBase), gwBase, burstFiles, a.batch);
+    let burstDone = false;
+    const burstStarted = performance.now();
+    const drainedBurst = waitDrained(gateway.url, 30 * 60_000).then((ok) => {
+      burstDone = true;
+      return ok;
+    });
+    const during = await sample(() => !burstDone, 100_000);
+    const burstOk = await drainedBurst;
+    const burstSeconds = (performance.now() - burstStarted) / 1000;
+    const burstArchived = (await archivedCount(archive)) - before;
 
     for (const p of pools.values()) await p.close();
 
@@ -278,6 +323,14 @@ async function main(): Promise<void> {
       stowRatio: { small: round(stowRate('gateway', 'small') / stowRate('direct', 'small'), 3), large: round(stowRate('gateway', 'large') / stowRate('direct', 'large'), 3) },
       gatewayPeakRssMiB: { small: mib(memory.small!), large: mib(memory.large!), perPhase: canReset },
       research: { drained, archivedInstances: archived, expected: a.small + a.large },
+      pixelBurst: {
+        instances: a.burst,
+        drained: burstOk,
+        archived: burstArchived,
+        seconds: round(burstSeconds, 1),
+        idle: { queries: idle.gateway.length, gatewayP50: round(percentile(idle.gateway, 50)), gatewayP99: round(percentile(idle.gateway, 99)), directP50: round(percentile(idle.direct, 50)), directP99: round(percentile(idle.direct, 99)) },
+        during: { queries: during.gateway.length, gatewayP50: round(percentile(during.gateway, 50)), gatewayP99: round(percentile(during.gateway, 99)), directP50: round(percentile(during.direct, 50)), directP99: round(percentile(during.direct, 99)) },
+      },
     };
     await mkdir(a.out, { recursive: true });
     const stamp = result.date.replace(/[:.]/g, '-');
@@ -292,6 +345,8 @@ async function main(): Promise<void> {
         const d = result.stow.find((r) => r.side === 'direct' && r.study === g.study)!;
         return `| STOW-RS ${g.study} study, ${g.instances} instances, ${g.mb} MB, ${a.batch} per request (instances/s), tap spooling every instance | ${d.instancesPerSecond} | ${g.instancesPerSecond} | ${round((g.instancesPerSecond / d.instancesPerSecond) * 100, 1)}% |`;
       }),
+      `| QIDO-RS p50 (ms), idle gateway / during a burst of ${a.burst} chest radiographs forwarded with pixels: cxr-anofair (${result.pixelBurst.during.queries} queries, ${result.pixelBurst.seconds} s) | ${result.pixelBurst.idle.directP50} / ${result.pixelBurst.during.directP50} | ${result.pixelBurst.idle.gatewayP50} / ${result.pixelBurst.during.gatewayP50} | +${round(result.pixelBurst.during.gatewayP50 - result.pixelBurst.idle.gatewayP50)} ms |`,
+      `| QIDO-RS p99 (ms), idle gateway / during the burst | ${result.pixelBurst.idle.directP99} / ${result.pixelBurst.during.directP99} | ${result.pixelBurst.idle.gatewayP99} / ${result.pixelBurst.during.gatewayP99} | +${round(result.pixelBurst.during.gatewayP99 - result.pixelBurst.idle.gatewayP99)} ms |`,
       `| gateway peak RSS, small study phase (MiB) | | ${result.gatewayPeakRssMiB.small} | |`,
       `| gateway peak RSS, large study phase (MiB) | | ${result.gatewayPeakRssMiB.large} | ${round(result.gatewayPeakRssMiB.large / result.gatewayPeakRssMiB.small, 2)}x for ${round(a.large / a.small, 1)}x the data |`,
     ].join('\n');
