@@ -56,7 +56,7 @@ async function runDcmodify(files: string[], processes: number): Promise<void> {
 export async function measureCliWorkers(corpus: CorpusFile[], work: string, passes: number, workerCounts: number[], log: (line: string) => void): Promise<CliWorkersRow[]> {
   const files = corpus.map((f) => f.path);
   const keyFile = join(work, 'cli-bench.key');
-  await writeFile(keyFile, Buffer.alloc(32, 17), { mode: 0o600 });
+  await writeFile(keyFile, `${Buffer.alloc(32, 17).toString('hex')}\n`, { mode: 0o600 });
   const samples = new Map<string, number[]>();
   const add = (side: string, s: number): void => void samples.set(side, [...(samples.get(side) ?? []), s]);
   for (let pass = 1; pass <= passes; pass++) {

@@ -61,6 +61,7 @@ export async function runDeidentify(inputs: string[], flags: DeidentifyFlags): P
     threads: Math.min(threads, Math.max(1, files.length)),
     taskTimeoutMs: settings.workers.taskTimeoutMs,
     maxHeapMb: settings.workers.maxHeapMb,
+    nice: settings.workers.nice ?? 0,
     data: releaseWorkerData(options, pixelSettings),
   });
   if (pool.pixelModels) process.stderr.write(`${describePixelModels(pool.pixelModels)}\n`);

@@ -136,6 +136,8 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
           threads: settings.workers.threads,
           taskTimeoutMs: settings.workers.taskTimeoutMs,
           maxHeapMb: settings.workers.maxHeapMb,
+          // research work yields the CPU to the clinical path (the relay and, on the same host, the PACS)
+          nice: settings.workers.nice ?? 19,
           data: releaseWorkerData(site, usesPixels ? (settings.pixels ?? {}) : undefined),
         });
         const models = pool.pixelModels;

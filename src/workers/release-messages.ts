@@ -12,6 +12,8 @@ export interface ReleaseWorkerData {
   burnedInPresumption?: DeidentifyOptions['burnedInPresumption'];
   /** when set, each worker loads the CXR-AnoFAIR models at start */
   pixels?: PixelCleanerSettings;
+  /** the worker thread's nice value (Linux: per thread), so that research work yields the CPU to the clinical path */
+  nice?: number;
 }
 
 export interface WorkerTask {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { syntheticInstance } from '../../test/support/synthetic-instance.js';
@@ -42,6 +42,21 @@ describe('the release worker pool', () => {
         if (outcome.status === 'released' && here[k]!.status === 'released') assert.deepEqual(outcome.bytes, (here[k] as { bytes: Uint8Array }).bytes);
       }
       assert.deepEqual(pool.stats(), { threads: 2, busy: 0, queued: 0 });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('runs its workers at the nice value asked for, so that research work yields the CPU (Linux: per thread)', async () => {
+    const niceOf = (): number[] =>
+      readdirSync('/proc/self/task').map((tid) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[16]));
+    const before = niceOf();
+    const own = getPriority();
+    const pool = await ReleasePool.start({ threads: 1, nice: 19, data: releaseWorkerData({ key: KEY }) });
+    try {
+      const during = niceOf();
+      assert.equal(during.filter((n) => n === 19).length - before.filter((n) => n === 19).length, 1, 'one thread more at nice 19: the worker');
+      assert.equal(getPriority(), own, 'the process (its main thread) keeps its priority');
     } finally {
       await pool.close();
     }

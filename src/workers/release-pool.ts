@@ -20,6 +20,8 @@ export interface ReleasePoolOptions {
   taskTimeoutMs?: number;
   /** V8 heap limit of each worker, MiB (default: Node's) */
   maxHeapMb?: number;
+  /** nice value of each worker thread, 0 (as the process) to 19 (only spare CPU); Linux applies it per thread */
+  nice?: number;
   data: ReleaseWorkerData;
 }
 
@@ -143,7 +145,7 @@ export class ReleasePool implements Releaser {
     this.spawning++;
     return new Promise<Slot>((resolve, reject) => {
       const worker = new Worker(WORKER_URL, {
-        workerData: this.o.data,
+        workerData: { ...this.o.data, ...(this.o.nice ? { nice: this.o.nice } : {}) },
         ...(this.o.maxHeapMb ? { resourceLimits: { maxOldGenerationSizeMb: this.o.maxHeapMb } } : {}),
       });
       const slot: Slot = { worker };

@@ -1,3 +1,4 @@
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CxrPixelCleaner } from '../anonymizer/pixel/pixel-cleaner.js';
 import { releaseEncoded, type ReleaseSettings } from '../anonymizer/release-instance.js';
@@ -17,6 +18,14 @@ function describe(err: unknown): { code: string; message: string } {
 }
 
 async function main(): Promise<void> {
+  // before the models load: onnxruntime's threads are created by this thread and inherit its priority
+  if (data.nice) {
+    try {
+      setPriority(data.nice);
+    } catch {
+      // not permitted here (a container without the capability): the work runs at the process's priority
+    }
+  }
   let settings: ReleaseSettings;
   try {
     const cleaner = data.pixels ? await CxrPixelCleaner.load(data.pixels) : undefined;

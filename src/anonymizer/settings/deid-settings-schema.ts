@@ -43,6 +43,11 @@ export const deidSettingsSchema = z
         taskTimeoutMs: z.number().int().min(1000).max(24 * 3600_000).optional(),
         /** V8 heap limit per worker, MiB (default: Node's) */
         maxHeapMb: z.number().int().min(64).optional(),
+        /**
+         * Nice value of the worker threads (Linux applies it per thread): 19, the gateway's default, gives research
+         * work only the CPU the clinical path leaves; `anofair deidentify` runs at 0 unless set.
+         */
+        nice: z.number().int().min(0).max(19).optional(),
       })
       .strict()
       .default({}),

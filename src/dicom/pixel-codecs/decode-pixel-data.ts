@@ -15,11 +15,8 @@ import { CodecCheckError, CodecError, decodeWithJpegLossless, decodeWithLibjpeg3
  * docs/PIXEL-CODECS.md lists the syntaxes, the decoder of each and why.
  */
 
-export interface DecodedPixelData {
-  /** transfer syntax the Pixel Data was read in */
-  sourceTransferSyntaxUID: string;
-  /** true when the source encoding was lossy (JPEG baseline/extended, lossy J2K/HTJ2K, JPEG-LS near-lossless) */
-  lossy: boolean;
+/** The Image Pixel Module attributes that describe the samples (PS3.3 C.7.6.3). */
+export interface PixelGeometry {
   rows: number;
   columns: number;
   frames: number;
@@ -31,6 +28,13 @@ export interface DecodedPixelData {
   /** Photometric Interpretation of the decoded samples (a YBR JPEG decoded to RGB says RGB) */
   photometricInterpretation: string;
   planarConfiguration: 0 | 1;
+}
+
+export interface DecodedPixelData extends PixelGeometry {
+  /** transfer syntax the Pixel Data was read in */
+  sourceTransferSyntaxUID: string;
+  /** true when the source encoding was lossy (JPEG baseline/extended, lossy J2K/HTJ2K, JPEG-LS near-lossless) */
+  lossy: boolean;
   /** the pixels as native Explicit VR Little Endian Pixel Data would hold them: frames one after another, little-endian samples */
   bytes: Uint8Array;
 }
@@ -76,18 +80,7 @@ function integer(ds: DicomDataset, tag: string): number | undefined {
   return Number.isInteger(v) ? v : Number.NaN;
 }
 
-interface Geometry {
-  rows: number;
-  columns: number;
-  frames: number;
-  samplesPerPixel: number;
-  bitsAllocated: number;
-  bitsStored: number;
-  highBit: number;
-  pixelRepresentation: 0 | 1;
-  photometricInterpretation: string;
-  planarConfiguration: 0 | 1;
-}
+type Geometry = PixelGeometry;
 
 /** The Image Pixel Module attributes (PS3.3 C.7.6.3), each checked for sense. */
 function geometry(ds: DicomDataset): Geometry {
