@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { describePixelModels } from '../anonymizer/pixel/pixel-models-notice.js';
@@ -73,11 +73,9 @@ export async function runDeidentify(inputs: string[], flags: DeidentifyFlags): P
   const releaseOne = async (input: (typeof files)[number]): Promise<void> => {
     const output = join(flags.out, input.relative);
     try {
-      const outcome = await pool.release(new Uint8Array(readFileSync(input.path)), request);
+      const outcome = await pool.releaseFile(input.path, output, request);
       const pixels = outcome.status === 'released' && outcome.record.pixelAnonymization ? { pixels: outcome.record.pixelAnonymization } : {};
       if (outcome.status === 'released') {
-        mkdirSync(dirname(output), { recursive: true });
-        writeFileSync(output, outcome.bytes);
         counts.released++;
         if (outcome.record.pixelAnonymization) cleaned++;
         report({ input: input.path, output, status: 'released', record: outcome.record, ...pixels });

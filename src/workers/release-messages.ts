@@ -19,9 +19,20 @@ export interface ReleaseWorkerData {
 export interface WorkerTask {
   type?: undefined;
   id: number;
-  bytes: Uint8Array;
+  /** the instance, or `input`: a file the worker reads itself */
+  bytes?: Uint8Array;
+  input?: string;
+  /** where the worker writes a released instance itself (then the reply carries no bytes) */
+  output?: string;
   request: ReleaseRequest;
 }
+
+/** A release from file to file (the CLI): the worker reads and writes, the reply says what became of it. */
+export type FileReleaseOutcome =
+  | (Omit<Extract<EncodedReleaseOutcome, { status: 'released' }>, 'bytes'> & { output: string; bytesWritten: number })
+  | Exclude<EncodedReleaseOutcome, { status: 'released' }>
+  /** the input could not be read or the output not written */
+  | { status: 'failed'; reason: string };
 
 /** Stop the release in progress at its next step (it then answers quarantined). */
 export interface WorkerCancel {
@@ -31,4 +42,4 @@ export interface WorkerCancel {
 export type WorkerReply =
   | { type: 'ready'; models?: PixelModelsDescription }
   | { type: 'load-failed'; error: { code: string; message: string } }
-  | { type: 'done'; id: number; outcome: EncodedReleaseOutcome };
+  | { type: 'done'; id: number; outcome: EncodedReleaseOutcome | FileReleaseOutcome };

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -57,6 +57,24 @@ describe('the release worker pool', () => {
       const during = niceOf();
       assert.equal(during.filter((n) => n === 19).length - before.filter((n) => n === 19).length, 1, 'one thread more at nice 19: the worker');
       assert.equal(getPriority(), own, 'the process (its main thread) keeps its priority');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('releases file to file in the worker (the CLI), and says "failed" for a file it cannot read', async () => {
+    const pool = await ReleasePool.start({ threads: 1, data: releaseWorkerData({ key: KEY }) });
+    try {
+      const input = join(work, 'file-in.dcm');
+      writeFileSync(input, syntheticInstance({ seed: 'file' }));
+      const output = join(work, 'out', 'nested', 'file-out.dcm');
+      const outcome = await pool.releaseFile(input, output, { options: [], pixels: 'none' });
+      assert.equal(outcome.status, 'released');
+      const here = await releaseEncoded(new Uint8Array(readFileSync(input)), { options: [], pixels: 'none' }, { key: KEY });
+      assert.deepEqual(new Uint8Array(readFileSync(output)), (here as { bytes: Uint8Array }).bytes, 'the same bytes as on this thread');
+      assert.equal((outcome as { bytesWritten: number }).bytesWritten, readFileSync(output).length);
+      const missing = await pool.releaseFile(join(work, 'no-such-file.dcm'), join(work, 'out', 'x.dcm'), { options: [], pixels: 'none' });
+      assert.deepEqual(missing, { status: 'failed', reason: 'IO: cannot read the file (ENOENT)' });
     } finally {
       await pool.close();
     }

@@ -4,7 +4,7 @@ import type { PixelCleanerSettings, PixelModelsDescription } from '../anonymizer
 import type { EncodedReleaseOutcome, Releaser, ReleaseRequest, ReleaseSettings } from '../anonymizer/release-instance.js';
 import { AnofairError } from '../errors/anofair-error.js';
 import type { ErrorCode } from '../errors/catalogue.js';
-import type { ReleaseWorkerData, WorkerReply, WorkerTask } from './release-messages.js';
+import type { FileReleaseOutcome, ReleaseWorkerData, WorkerReply, WorkerTask } from './release-messages.js';
 
 /**
  * A bounded pool of worker threads that release instances (src/anonymizer/release-instance.ts), so that
@@ -45,9 +45,10 @@ export function defaultThreads(): number {
 
 interface Task {
   id: number;
-  bytes: Uint8Array;
+  bytes?: Uint8Array;
+  files?: { input: string; output: string };
   request: ReleaseRequest;
-  resolve: (outcome: EncodedReleaseOutcome) => void;
+  resolve: (outcome: EncodedReleaseOutcome | FileReleaseOutcome) => void;
   reject: (err: Error) => void;
 }
 
@@ -109,7 +110,19 @@ export class ReleasePool implements Releaser {
   release(bytes: Uint8Array, request: ReleaseRequest): Promise<EncodedReleaseOutcome> {
     if (this.closing) return Promise.reject(new AnofairError('RESEARCH_UNAVAILABLE', 'the release workers are stopping'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, bytes, request, resolve, reject });
+      this.queue.push({ id: this.nextId++, bytes, request, resolve: resolve as Task['resolve'], reject });
+      this.pump();
+    });
+  }
+
+  /**
+   * Releases one file into another (the CLI): the worker reads the input and writes the released instance
+   * itself (to `output`.partial, then renamed), so no instance crosses threads and file I/O runs in every worker.
+   */
+  releaseFile(input: string, output: string, request: ReleaseRequest): Promise<FileReleaseOutcome> {
+    if (this.closing) return Promise.reject(new AnofairError('RESEARCH_UNAVAILABLE', 'the release workers are stopping'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, files: { input, output }, request, resolve: resolve as Task['resolve'], reject });
       this.pump();
     });
   }
@@ -194,7 +207,7 @@ export class ReleasePool implements Releaser {
     if (slot.onExit) slot.worker.off('exit', slot.onExit);
   }
 
-  private finish(slot: Slot, outcome: EncodedReleaseOutcome): void {
+  private finish(slot: Slot, outcome: EncodedReleaseOutcome | FileReleaseOutcome): void {
     clearTimeout(slot.timer);
     const task = slot.task;
     slot.task = undefined;
@@ -257,9 +270,14 @@ export class ReleasePool implements Releaser {
       if (slot.task || this.queue.length === 0) continue;
       const task = this.queue.shift()!;
       slot.task = task;
-      const whole = task.bytes.byteOffset === 0 && task.bytes.byteLength === task.bytes.buffer.byteLength && task.bytes.buffer instanceof ArrayBuffer;
-      const bytes = whole ? task.bytes : task.bytes.slice();
       slot.timer = setTimeout(() => this.overran(slot), this.taskTimeoutMs);
+      if (task.files) {
+        slot.worker.postMessage({ id: task.id, input: task.files.input, output: task.files.output, request: task.request } satisfies WorkerTask);
+        continue;
+      }
+      const given = task.bytes!;
+      const whole = given.byteOffset === 0 && given.byteLength === given.buffer.byteLength && given.buffer instanceof ArrayBuffer;
+      const bytes = whole ? given : given.slice();
       slot.worker.postMessage({ id: task.id, bytes, request: task.request } satisfies WorkerTask, [bytes.buffer as ArrayBuffer]);
     }
   }

@@ -1,9 +1,11 @@
 import { setPriority } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { writeChunksToFile } from '../dicom/part10-file.js';
 import { CxrPixelCleaner } from '../anonymizer/pixel/pixel-cleaner.js';
 import { releaseEncoded, type ReleaseSettings } from '../anonymizer/release-instance.js';
 import { isAnofairError } from '../errors/anofair-error.js';
-import type { ReleaseWorkerData, WorkerCancel, WorkerReply, WorkerTask } from './release-messages.js';
+import type { FileReleaseOutcome, ReleaseWorkerData, WorkerCancel, WorkerReply, WorkerTask } from './release-messages.js';
 
 /**
  * One release worker thread: loads the pixel models once (when configured), then releases one instance at a
@@ -52,7 +54,29 @@ async function main(): Promise<void> {
     void (async () => {
       current = new AbortController();
       try {
-        const outcome = await releaseEncoded(task.bytes, task.request, { ...settings, signal: current.signal });
+        let bytes = task.bytes;
+        if (!bytes) {
+          try {
+            bytes = new Uint8Array(readFileSync(task.input!));
+          } catch (err) {
+            const reply: FileReleaseOutcome = { status: 'failed', reason: `IO: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+            port.postMessage({ type: 'done', id: task.id, outcome: reply } satisfies WorkerReply);
+            return;
+          }
+        }
+        const outcome = await releaseEncoded(bytes, task.request, { ...settings, signal: current.signal });
+        if (task.output !== undefined && outcome.status === 'released') {
+          // the CLI: the worker writes the file itself, so reading and writing run in every worker at once
+          const { bytes: released, ...rest } = outcome;
+          let reply: FileReleaseOutcome;
+          try {
+            reply = { ...rest, output: task.output, bytesWritten: writeChunksToFile(task.output, [released]) };
+          } catch (err) {
+            reply = { status: 'failed', reason: `IO: cannot write the output (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+          }
+          port.postMessage({ type: 'done', id: task.id, outcome: reply } satisfies WorkerReply);
+          return;
+        }
         const transfer = outcome.status === 'released' ? [outcome.bytes.buffer as ArrayBuffer] : [];
         port.postMessage({ type: 'done', id: task.id, outcome } satisfies WorkerReply, transfer);
       } catch (err) {
