@@ -37,26 +37,13 @@ function patientKeyOf(dataset: DicomDataset): string {
   return `study|${firstString(dataset, '0020000D') ?? ''}`;
 }
 
-/** Text that can carry a name, an ID or a date; coded values (CS, Code Value, Coding Scheme) cannot. */
-const RESCANNED_VRS = new Set(['LO', 'SH', 'ST', 'LT', 'UT', 'UC', 'PN', 'DA', 'DT']);
-const CODED_TAGS = new Set(['00080100', '00080102', '00080103', '00080119', '00080120', '00120063', '00120064']);
-
-/** Walks the output's text; returns the tag of the first attribute that still holds an identifying value. */
+/**
+ * The release check: walks every value of the output, at every nesting level and of every VR (text, codes as whole
+ * values, numbers, UIDs, text inside OB/UN; pixel and other bulk data aside), and returns the tag of the first
+ * attribute that still holds a strong identifying value of the input (cleaning/release-check.ts says what it matches).
+ */
 function findLeftover(dataset: DicomDataset, finder: LeftoverFinder): string | undefined {
-  for (const [tag, element] of Object.entries(dataset)) {
-    if (CODED_TAGS.has(tag) || (element.vr !== 'SQ' && !RESCANNED_VRS.has(element.vr))) continue;
-    for (const value of element.Value ?? []) {
-      if (element.vr === 'SQ') {
-        const hit = findLeftover(value as DicomDataset, finder);
-        if (hit) return hit;
-      } else if (typeof value === 'string' && finder.finds(value)) {
-        return tag;
-      } else if (element.vr === 'PN' && value && typeof value === 'object' && finder.finds(Object.values(value).join(' '))) {
-        return tag;
-      }
-    }
-  }
-  return undefined;
+  return finder.findIn(dataset);
 }
 
 function tagName(tag: string): string {
