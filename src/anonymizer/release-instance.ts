@@ -1,4 +1,5 @@
 import { firstString, type DicomFile } from '../dicom/dataset.js';
+import type { InputLimits } from '../dicom/input-limits.js';
 import { readPart10, writePart10 } from '../dicom/part10.js';
 import { isAnofairError } from '../errors/anofair-error.js';
 import type { AttributeChange, DeidRecord, DeidentifyOptions, ProfileOption } from './deid-types.js';
@@ -36,6 +37,8 @@ export interface ReleaseSettings {
   pixelStep?: PixelStep;
   /** aborts the release in progress (a worker whose release overran): it ends in quarantine */
   signal?: AbortSignal;
+  /** the input limits of the read (default: DEFAULT_INPUT_LIMITS) */
+  limits?: Partial<InputLimits>;
 }
 
 export interface PixelStep {
@@ -129,7 +132,7 @@ export type EncodedReleaseOutcome =
 export async function releaseEncoded(bytes: Uint8Array, request: ReleaseRequest, settings: ReleaseSettings): Promise<EncodedReleaseOutcome> {
   let file: DicomFile;
   try {
-    file = readPart10(bytes);
+    file = readPart10(bytes, { limits: settings.limits });
   } catch (err) {
     return { status: 'unreadable', reason: isAnofairError(err) ? `${err.code}: ${err.message}` : 'not readable DICOM' };
   }

@@ -1,8 +1,8 @@
-import { inflateRawSync, inflateSync } from 'node:zlib';
 import { AnofairError } from '../errors/anofair-error.js';
 import { CHARSET_VRS, decodeText } from './charset.js';
 import { TRANSFER_SYNTAX } from './dataset.js';
 import { vrOfTag } from './dictionary.js';
+import { DEFAULT_INPUT_LIMITS, inflateBounded, limitExceeded, StructureScanner, type InputLimits } from './input-limits.js';
 
 /**
  * Our layer under dcmjs. dcmjs reads most Part 10 files, but not: files without preamble or File Meta
@@ -10,9 +10,12 @@ import { vrOfTag } from './dictionary.js';
  * (PS3.5 7.1.1 forbids them, real files have them), ISO 2022 code extensions and multi-valued Specific Character
  * Set, or UN of undefined length read as a sequence (PS3.5 6.2.2, CP-246); and it re-fragments encapsulated
  * Pixel Data when it writes it back. This pass walks the elements once, repairs what dcmjs cannot read and hands
- * dcmjs a byte stream it can: every sequence and item with undefined length, every value of even length, text
- * re-encoded as UTF-8 (declared ISO_IR 192 where the data set declared a character set), deflated data inflated. The top-level encapsulated Pixel Data is lifted
- * out byte-exact, so the writer can put it back unchanged.
+ * dcmjs a byte stream it can: every sequence with undefined length, every item with its length (so dcmjs never
+ * scans an item for its end, which made its read quadratic in the nesting depth), every value of even length,
+ * text re-encoded as UTF-8 (declared ISO_IR 192 where the data set declared a character set), deflated data
+ * inflated. The top-level encapsulated Pixel Data is lifted out byte-exact, so the writer can put it back
+ * unchanged. It enforces the input limits (src/dicom/input-limits.ts) as it goes: inflated size, sequence depth
+ * and element count; beyond one it throws DICOM_LIMIT before dcmjs sees anything.
  */
 export interface NormalizedPart10 {
   /** A Part 10 stream dcmjs reads. */
@@ -68,6 +71,9 @@ function parseError(message: string): AnofairError {
 
 class Walker {
   readonly chunks: Uint8Array[] = [];
+  /** Bytes in `chunks`, for the lengths of items written. */
+  private written = 0;
+  private elements = 0;
   readonly repairs = new Set<string>();
   encapsulatedPixelData?: Uint8Array;
   nativePixelData?: { vr: string; bytes: Uint8Array };
@@ -78,6 +84,7 @@ class Walker {
   constructor(
     private readonly buf: Uint8Array,
     private readonly out: Syntax,
+    private readonly limits: InputLimits,
   ) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
@@ -90,6 +97,17 @@ class Walker {
   private u32(off: number, little: boolean): number {
     if (off + 4 > this.buf.length) throw parseError(`the data ends inside an element header at byte ${off} (truncated file?)`);
     return this.view.getUint32(off, little);
+  }
+
+  private emit(...chunks: Uint8Array[]): void {
+    for (const c of chunks) {
+      this.chunks.push(c);
+      this.written += c.length;
+    }
+  }
+
+  private countElement(): void {
+    if (++this.elements > this.limits.maxElements) throw limitExceeded('maxElements', this.limits.maxElements);
   }
 
   private header(group: number, element: number, vr: string, length: number): Uint8Array {
@@ -111,10 +129,11 @@ class Walker {
   }
 
   /**
-   * Walk a data set from `start` until `end` (defined length) or an Item Delimitation Item (undefined length).
-   * Returns the offset after the data set (after the delimiter, if any).
+   * Walk a data set from `start` until `end` (defined length) or an Item Delimitation Item (undefined length),
+   * `depth` sequences deep (0: the top level). Returns the offset after the data set (after the delimiter, if any).
    */
-  dataset(start: number, end: number | null, syntax: Syntax, scope: Scope, topLevel: boolean): number {
+  dataset(start: number, end: number | null, syntax: Syntax, scope: Scope, depth: number): number {
+    const topLevel = depth === 0;
     let off = start;
     let local = scope;
     const limit = end ?? this.buf.length;
@@ -137,6 +156,7 @@ class Walker {
         }
         throw parseError(`unexpected (FFFE,${element.toString(16).toUpperCase()}) at byte ${off} inside a data set`);
       }
+      this.countElement();
       const tag = hexTag(group, element);
       let vr: string;
       let length: number;
@@ -165,7 +185,7 @@ class Walker {
           if (topLevel) {
             this.encapsulatedPixelData = this.buf.slice(valueStart, after);
           } else {
-            this.chunks.push(this.header(group, element, 'OB', UNDEFINED), this.buf.subarray(valueStart, after));
+            this.emit(this.header(group, element, 'OB', UNDEFINED), this.buf.subarray(valueStart, after));
           }
           off = after;
           continue;
@@ -173,7 +193,7 @@ class Walker {
         // A sequence of undefined length; explicit UN of undefined length holds Implicit VR Little Endian items.
         const itemSyntax = vr === 'UN' && syntax.explicit ? { explicit: false, little: true } : syntax;
         if (vr === 'UN') this.repairs.add('UN of undefined length read as a sequence');
-        off = this.sequence(group, element, valueStart, null, itemSyntax, local);
+        off = this.sequence(group, element, valueStart, null, itemSyntax, local, depth + 1);
         continue;
       }
 
@@ -182,7 +202,7 @@ class Walker {
         throw parseError(`the value of (${tag.slice(0, 4)},${tag.slice(4)}) runs past the end of the data (truncated file?)`);
       }
       if (vr === 'SQ') {
-        this.sequence(group, element, valueStart, valueEnd, syntax, local);
+        this.sequence(group, element, valueStart, valueEnd, syntax, local, depth + 1);
         off = valueEnd;
         continue;
       }
@@ -217,16 +237,41 @@ class Walker {
       if (this.out.explicit && !LONG_VRS.has(vr) && value.length > 0xffff) {
         throw parseError(`the value of (${tag.slice(0, 4)},${tag.slice(4)}) is too long for its VR ${vr}`);
       }
-      this.chunks.push(this.header(group, element, vr, value.length), value);
+      // dcmjs reads an explicit UN as the sequence the dictionary names (if it is one): count what it would see.
+      if (vr === 'UN' && syntax.explicit && length > 0 && vrOfTag(tag) === 'SQ') this.probeUnknownSequence(valueStart, valueEnd, syntax, depth + 1);
+      this.emit(this.header(group, element, vr, value.length), value);
       off = valueEnd;
     }
     if (end === null) throw parseError('an item of undefined length has no Item Delimitation Item (truncated file?)');
     return off;
   }
 
-  /** A sequence; written back with undefined lengths, so nested lengths never need recomputing. */
-  private sequence(group: number, element: number, start: number, end: number | null, syntax: Syntax, scope: Scope): number {
-    this.chunks.push(this.header(group, element, 'SQ', UNDEFINED));
+  /**
+   * A UN value that the dictionary calls a sequence, held to the limits as whatever may read it as one: dcmjs
+   * does, in the data set's own syntax; a reader following PS3.5 6.2.2 would, in Implicit VR Little Endian.
+   */
+  private probeUnknownSequence(start: number, end: number, syntax: Syntax, depth: number): void {
+    let most = 0;
+    for (const [probeSyntax, unknownSequences] of [[syntax, 'same'], [{ explicit: false, little: true }, 'implicit']] as const) {
+      const scanner = new StructureScanner({
+        syntax: probeSyntax,
+        limits: { maxSequenceDepth: this.limits.maxSequenceDepth, maxElements: this.limits.maxElements - this.elements },
+        sequenceAtDepth: depth,
+        unknownSequences,
+      });
+      scanner.push(this.buf.subarray(start, end));
+      most = Math.max(most, scanner.elements);
+    }
+    this.elements += most;
+  }
+
+  /**
+   * A sequence, `depth` levels deep; written back with undefined length and its items with their lengths, which
+   * are counted as they are written, so nothing is ever recomputed.
+   */
+  private sequence(group: number, element: number, start: number, end: number | null, syntax: Syntax, scope: Scope, depth: number): number {
+    if (depth > this.limits.maxSequenceDepth) throw limitExceeded('maxSequenceDepth', this.limits.maxSequenceDepth);
+    this.emit(this.header(group, element, 'SQ', UNDEFINED));
     let off = start;
     for (;;) {
       if (end !== null && off >= end) break;
@@ -239,18 +284,20 @@ class Walker {
         break;
       }
       if (e !== ITEM) throw parseError(`unexpected (FFFE,${e.toString(16).toUpperCase()}) at byte ${off} in a sequence`);
-      this.chunks.push(this.header(0xfffe, ITEM, '', UNDEFINED));
+      const item = this.header(0xfffe, ITEM, '', 0);
+      this.emit(item);
+      const itemStart = this.written;
       if (length === UNDEFINED) {
-        off = this.dataset(off + 8, null, syntax, scope, false);
+        off = this.dataset(off + 8, null, syntax, scope, depth);
       } else {
         if (off + 8 + length > this.buf.length) throw parseError(`an item at byte ${off} runs past the end of the data (truncated file?)`);
-        this.dataset(off + 8, off + 8 + length, syntax, scope, false);
+        this.dataset(off + 8, off + 8 + length, syntax, scope, depth);
         off = off + 8 + length;
       }
-      this.chunks.push(this.header(0xfffe, ITEM_END, '', 0));
+      new DataView(item.buffer).setUint32(4, this.written - itemStart, this.out.little);
     }
     if (end !== null) off = end;
-    this.chunks.push(this.header(0xfffe, SEQUENCE_END, '', 0));
+    this.emit(this.header(0xfffe, SEQUENCE_END, '', 0));
     return off;
   }
 
@@ -372,25 +419,13 @@ function guessBareSyntax(buf: Uint8Array): string {
     : TRANSFER_SYNTAX.ImplicitVRLittleEndian;
 }
 
-function inflate(data: Uint8Array): Uint8Array {
-  try {
-    return inflateRawSync(data);
-  } catch {
-    try {
-      return inflateSync(data); // some writers wrongly add a zlib header
-    } catch {
-      throw parseError('the deflated data set cannot be inflated');
-    }
-  }
-}
-
 function syntaxOf(uid: string): Syntax {
   if (uid === TRANSFER_SYNTAX.ImplicitVRLittleEndian) return { explicit: false, little: true };
   if (uid === TRANSFER_SYNTAX.ExplicitVRBigEndian) return { explicit: true, little: false };
   return { explicit: true, little: true };
 }
 
-export function normalizePart10(input: Uint8Array): NormalizedPart10 {
+export function normalizePart10(input: Uint8Array, limits: InputLimits = DEFAULT_INPUT_LIMITS): NormalizedPart10 {
   const repairs: string[] = [];
   const magicAt = (off: number) => input.length >= off + 4 && asciiOf(input.subarray(off, off + 4)) === 'DICM';
   let metaElements: MetaElement[];
@@ -424,7 +459,7 @@ export function normalizePart10(input: Uint8Array): NormalizedPart10 {
   let data = input.subarray(datasetStart);
   let transferSyntaxUID = sourceTransferSyntaxUID;
   if (sourceTransferSyntaxUID === TRANSFER_SYNTAX.DeflatedExplicitVRLittleEndian) {
-    data = inflate(data);
+    data = inflateBounded(data, limits.maxInflatedBytes);
     transferSyntaxUID = TRANSFER_SYNTAX.ExplicitVRLittleEndian;
     tsElement.value = uidValue(transferSyntaxUID);
     repairs.push('deflated data set inflated');
@@ -434,8 +469,8 @@ export function normalizePart10(input: Uint8Array): NormalizedPart10 {
   }
 
   const syntax = syntaxOf(transferSyntaxUID);
-  const walker = new Walker(data, syntax);
-  walker.dataset(0, data.length, syntax, { terms: [], transcode: true }, true);
+  const walker = new Walker(data, syntax, limits);
+  walker.dataset(0, data.length, syntax, { terms: [], transcode: true }, 0);
   repairs.push(...walker.repairs);
 
   const preamble = new Uint8Array(132);

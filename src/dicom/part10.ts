@@ -1,6 +1,7 @@
 import dcmjs from 'dcmjs';
 import { AnofairError, isAnofairError } from '../errors/anofair-error.js';
 import { TRANSFER_SYNTAX, type DicomDataset, type DicomFile } from './dataset.js';
+import { inputLimits, type InputLimits } from './input-limits.js';
 import { normalizePart10, swapToLittleEndian } from './part10-normalize.js';
 
 const { DicomMessage, DicomDict, ReadBufferStream } = dcmjs.data;
@@ -19,7 +20,25 @@ ReadBufferStream.prototype.readEncodedString = function readUtf8(this: { decoder
   return readEncodedString.call(this, length);
 };
 
+// dcmjs reads every sequence item through stream.more(), which copied the item's bytes: an item nested n deep
+// was copied n times, and every copy lived until its parent was read (time and memory quadratic in the depth).
+// The same stream over the same buffers, between two offsets, reads the same bytes without a copy (the
+// constructor dcmjs itself has for this, left commented out there).
+type SubStream = { offset: number; endOffset: number; increment(n: number): void; setComplete(): void };
+ReadBufferStream.prototype.more = function more(this: SubStream, length: number) {
+  if (this.offset + length > this.endOffset) throw new Error('Request more than currently allocated buffer');
+  const sub = new ReadBufferStream(this, null, { start: this.offset, stop: this.offset + length }) as unknown as SubStream;
+  this.increment(length);
+  sub.setComplete();
+  return sub;
+};
+
 const PIXEL_DATA = '7FE00010';
+
+export interface ReadPart10Options {
+  /** Input limits (inflated size, sequence depth, element count); absent ones take DEFAULT_INPUT_LIMITS. */
+  limits?: Partial<InputLimits>;
+}
 
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
@@ -27,11 +46,12 @@ function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
 
 /**
  * Parse a DICOM Part 10 byte stream (also a bare data set without File Meta Information).
- * Throws AnofairError(DICOM_PARSE) with a reason; never returns partial data.
+ * Throws AnofairError(DICOM_PARSE) with a reason, or DICOM_LIMIT for input beyond the limits; never returns
+ * partial data.
  */
-export function readPart10(bytes: Uint8Array): DicomFile {
+export function readPart10(bytes: Uint8Array, options: ReadPart10Options = {}): DicomFile {
   try {
-    const normalized = normalizePart10(bytes);
+    const normalized = normalizePart10(bytes, inputLimits(options.limits));
     const dict = DicomMessage.readFile(toArrayBuffer(normalized.bytes));
     const meta = dict.meta as DicomDataset;
     const dataset = dict.dict as DicomDataset;

@@ -8,6 +8,7 @@ export const ERROR_CATALOGUE = {
   DICOM_PARSE: { http: 400, summary: 'The input is not a readable DICOM Part 10 object' },
   DICOM_UNSUPPORTED: { http: 415, summary: 'The DICOM object uses an encoding this gateway does not support' },
   DICOM_MISSING_ATTRIBUTE: { http: 400, summary: 'A required attribute is missing' },
+  DICOM_LIMIT: { http: 413, summary: 'The DICOM input goes past a configured input limit (inflated size, sequence depth, element count; `limits:`)' },
   // Pixel Data and the pixel step (an instance that meets one of these is quarantined, never released as is)
   PIXEL_DECODE: { http: 415, summary: 'The Pixel Data cannot be decoded (unsupported or damaged encoding)' },
   PIXEL_UNSUPPORTED: { http: 415, summary: 'The image is not one the pixel step can regenerate (colour, multi-frame, size)' },

@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import { inThreadReleaser, type Releaser, type ReleaseSettings } from '../anonymizer/release-instance.js';
 import { keyedDigest } from '../anonymizer/pseudonyms/keyed-hash.js';
 import { firstString } from '../dicom/dataset.js';
+import type { InputLimits } from '../dicom/input-limits.js';
 import { readPart10 } from '../dicom/part10.js';
 import { AnofairError } from '../errors/anofair-error.js';
 import type { Logger } from '../observability/logger.js';
@@ -34,6 +35,8 @@ export interface ResearchPipelineOptions {
   deid: Omit<ReleaseSettings, 'pixelStep'> & { pixelCleaner?: ReleaseSettings['pixelStep'] };
   /** Where instances are released: the worker pool of the gateway (src/workers/release-pool.ts). */
   releaser?: Releaser;
+  /** The input limits of every read (the configuration's limits: section); default DEFAULT_INPUT_LIMITS. */
+  limits?: Partial<InputLimits>;
   retry?: RetryPolicy;
   /** Stable id of this node (leases); default: the host name. */
   nodeId?: string;
@@ -169,7 +172,7 @@ export class ResearchPipeline {
     const { store, spool } = this.ready();
     this.accepting++;
     try {
-      const file = readPart10(instance.bytes);
+      const file = readPart10(instance.bytes, { limits: this.o.limits });
       const sopInstanceUID = firstString(file.dataset, '00080018');
       const studyInstanceUID = firstString(file.dataset, '0020000D');
       if (!sopInstanceUID) throw new AnofairError('DICOM_MISSING_ATTRIBUTE', 'the instance has no SOP Instance UID (0008,0018)');
@@ -204,7 +207,7 @@ export class ResearchPipeline {
 
   /** Which rule would match and what de-identification would change; nothing is spooled or sent. */
   dryRun(bytes: Uint8Array, sender: Sender = {}): Promise<DryRunResult> {
-    return dryRun(bytes, this.o.rules, this.deid, sender);
+    return dryRun(bytes, this.o.rules, this.deid, sender, this.o.limits);
   }
 
   async status(): Promise<PipelineStatus> {

@@ -128,6 +128,7 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
           dateShiftDays: settings.dateShiftDays,
           cleaningPolicy: settings.cleaningPolicy,
           burnedInPresumption: settings.burnedInPresumption,
+          limits: config.limits,
         };
         // de-identification and the pixel step run in worker threads, off the event loop that relays clinical
         // traffic; the pixel models are loaded (in each worker) only when a rule asks for them
@@ -149,6 +150,7 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
           destinations: config.destinations,
           deid: site,
           releaser: pool,
+          limits: config.limits,
           retry: config.forwarding.retry,
           nodeId: config.forwarding.nodeId,
           concurrency: config.forwarding.concurrency,
@@ -176,7 +178,7 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
           : undefined,
       });
       // 1 MiB socket buffers: a relayed retrieve is written in large chunks, with fewer waits for 'drain'.
-      server = createServer({ highWaterMark: RELAY_BUFFER_BYTES }, app);
+      server = createServer({ highWaterMark: RELAY_BUFFER_BYTES, maxHeaderSize: config.limits.maxHttpHeaderBytes }, app);
       server.requestTimeout = config.server.requestTimeoutMs;
       server.keepAliveTimeout = config.server.keepAliveTimeoutMs;
       server.headersTimeout = Math.min(60_000, config.server.requestTimeoutMs || 60_000);

@@ -1,4 +1,5 @@
 import type { DeidentifyOptions } from '../anonymizer/deid-types.js';
+import type { InputLimits } from '../dicom/input-limits.js';
 import type { PixelCleanerSettings, PixelModelsDescription } from '../anonymizer/pixel/pixel-cleaner.js';
 import type { EncodedReleaseOutcome, ReleaseRequest } from '../anonymizer/release-instance.js';
 
@@ -12,6 +13,8 @@ export interface ReleaseWorkerData {
   burnedInPresumption?: DeidentifyOptions['burnedInPresumption'];
   /** when set, each worker loads the CXR-AnoFAIR models at start */
   pixels?: PixelCleanerSettings;
+  /** the input limits of every read (default: DEFAULT_INPUT_LIMITS) */
+  limits?: Partial<InputLimits>;
   /** the worker thread's nice value (Linux: per thread), so that research work yields the CPU to the clinical path */
   nice?: number;
 }

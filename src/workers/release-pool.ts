@@ -28,8 +28,9 @@ export interface ReleasePoolOptions {
 export const DEFAULT_TASK_TIMEOUT_MS = 5 * 60_000;
 
 /** The workers' settings from the site's: the key and tables, and the pixel models to load (when a rule uses them). */
-export function releaseWorkerData(site: Omit<ReleaseSettings, 'pixelStep'>, pixels?: PixelCleanerSettings): ReleaseWorkerData {
+export function releaseWorkerData(site: Omit<ReleaseSettings, 'pixelStep' | 'signal'>, pixels?: PixelCleanerSettings): ReleaseWorkerData {
   return {
+    ...(site.limits ? { limits: { ...site.limits } } : {}),
     key: { id: site.key.id, secret: Uint8Array.from(site.key.secret) },
     ...(site.subjectLookup ? { subjectLookup: [...site.subjectLookup.entries()] } : {}),
     ...(site.dateShiftDays ? { dateShiftDays: site.dateShiftDays } : {}),

@@ -38,6 +38,7 @@ async function main(): Promise<void> {
       cleaningPolicy: data.cleaningPolicy,
       burnedInPresumption: data.burnedInPresumption,
       pixelStep: cleaner,
+      limits: data.limits,
     };
     port.postMessage({ type: 'ready', models: cleaner?.description } satisfies WorkerReply);
   } catch (err) {

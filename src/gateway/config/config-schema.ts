@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_INPUT_LIMITS } from '../../dicom/input-limits.js';
 import { deidSettingsSchema } from '../../anonymizer/settings/deid-settings-schema.js';
 import { destinationsSchema } from '../forwarding/destination.js';
 import { retryPolicySchema } from '../forwarding/retry-policy.js';
@@ -84,6 +85,29 @@ export const deidEndpointSchema = z.strictObject({
   maxInstanceBytes: bytes.max(2 * GiB).default(1 * GiB),
 });
 
+/**
+ * Input limits: what one request or instance may make the gateway and the PACS do (docs/INPUT-LIMITS.md). The
+ * clinical relay refuses a STOW-RS past one of them (413) before the PACS has the whole body, the
+ * de-identify-only endpoint fails the instance or the request, and the research path quarantines.
+ */
+export const limitsSchema = z.strictObject({
+  /** Largest size a Deflated Explicit VR Little Endian data set may inflate to, bytes. */
+  maxInflatedBytes: bytes.max(2 * GiB).default(DEFAULT_INPUT_LIMITS.maxInflatedBytes),
+  /**
+   * Deepest nesting of sequences in an instance (a top-level sequence is level 1). At most 40: Orthanc 1.10 with
+   * DICOMweb 1.7 crashes at 46 levels (measured, docs/INPUT-LIMITS.md).
+   */
+  maxSequenceDepth: z.number().int().min(1).max(40).default(DEFAULT_INPUT_LIMITS.maxSequenceDepth),
+  /** Most data elements in one instance, those in sequence items included. */
+  maxElements: z.number().int().positive().default(DEFAULT_INPUT_LIMITS.maxElements),
+  /** Most parts in one multipart STOW-RS request (each is a temporary file while the request is relayed). */
+  maxParts: z.number().int().positive().default(2_000),
+  /** Largest total of all part header blocks of one request, bytes (each block: stow.maxPartHeaderBytes). */
+  maxPartHeadersBytes: bytes.default(1 * MiB),
+  /** Node's limit on the HTTP request line and headers (http.createServer maxHeaderSize), bytes (431 beyond). */
+  maxHttpHeaderBytes: z.number().int().min(1024).max(1 * MiB).default(16 * 1024),
+});
+
 export const forwardingSchema = z.strictObject({
   /** Retry policy for forwarding to research destinations (see retry-policy.ts). */
   retry: retryPolicySchema.default(retryPolicySchema.parse({})),
@@ -134,6 +158,7 @@ export const gatewayConfigSchema = z.strictObject({
   upstream: upstreamSchema,
   stow: stowSchema.default(stowSchema.parse({})),
   deidEndpoint: deidEndpointSchema.default(deidEndpointSchema.parse({})),
+  limits: limitsSchema.default(limitsSchema.parse({})),
   /** Folder for the spool, the queue and state (SQLite), and temporary files. Created at start. */
   data: z.string().min(1).default('./anofair-data'),
   /** Routing rules file (YAML); absent: the embedded default rules (config/rules.default.yaml). */

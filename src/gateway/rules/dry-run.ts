@@ -1,5 +1,6 @@
 import type { AttributeChange, DeidRecord } from '../../anonymizer/deid-types.js';
 import { firstString } from '../../dicom/dataset.js';
+import type { InputLimits } from '../../dicom/input-limits.js';
 import { readPart10 } from '../../dicom/part10.js';
 import { AnofairError } from '../../errors/anofair-error.js';
 import { releaseRequestFor, type DeidSettings } from '../forwarding/prepare-instance.js';
@@ -38,8 +39,8 @@ export interface DryRunResult {
  * run: the header is shown as it will be once the pixels are regenerated. Nothing is spooled, queued, sent or
  * logged.
  */
-export async function dryRun(bytes: Uint8Array, ruleSet: RuleSet, deid: DeidSettings, sender: Sender = {}): Promise<DryRunResult> {
-  const file = readPart10(bytes);
+export async function dryRun(bytes: Uint8Array, ruleSet: RuleSet, deid: DeidSettings, sender: Sender = {}, limits?: Partial<InputLimits>): Promise<DryRunResult> {
+  const file = readPart10(bytes, { limits });
   const decision = route(ruleSet, { file, sender });
   const forwards = await Promise.all(
     decision.forwards.map(async ({ rule, action }): Promise<DryRunForward> => {

@@ -1,7 +1,3 @@
-import dcmjs from 'dcmjs';
-
-const { DicomMessage } = dcmjs.data;
-
 /** The identifiers a STOW response is written with (PS3.18 10.5.3). They are UIDs: never log them. */
 export interface InstanceIdentity {
   sopClassUID?: string;
@@ -9,26 +5,30 @@ export interface InstanceIdentity {
   studyInstanceUID?: string;
 }
 
-function first(dict: Record<string, { Value?: unknown[] }>, tag: string): string | undefined {
-  const v = dict[tag]?.Value?.[0];
-  return typeof v === 'string' && v.trim() !== '' ? v.trim().replace(/\0+$/, '') : undefined;
+/** Tags (group << 16 | element) the identity is read from. */
+export const IDENTITY_TAGS = {
+  mediaStorageSOPClassUID: 0x00020002,
+  sopClassUID: 0x00080016,
+  sopInstanceUID: 0x00080018,
+  studyInstanceUID: 0x0020000d,
+} as const;
+
+/** A UI value as text: trailing NUL and space padding removed (PS3.5 6.2); empty is absent. */
+export function uidText(value: Uint8Array | undefined): string | undefined {
+  if (!value) return undefined;
+  const text = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1').replace(/[\0 ]+$/, '').trim();
+  return text === '' ? undefined : text;
 }
 
 /**
- * Read SOP Class, SOP Instance and Study Instance UIDs from the start of a Part 10 object, stopping after
- * (0020,000D), so the pixel data is never parsed. Returns undefined when the bytes are not Part 10.
- * Full validation of the object is left to the consumer (the upstream, or the research pipeline).
+ * The identity of an instance from the values read at its top level (and in its File Meta Information): SOP
+ * Class from (0008,0016), else the Media Storage SOP Class (0002,0002); SOP Instance (0008,0018) and Study
+ * Instance (0020,000D) from the data set.
  */
-export function readInstanceIdentity(bytes: Uint8Array): InstanceIdentity | undefined {
-  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  try {
-    const file = DicomMessage.readFile(buffer, { untilTag: '0020000D', stopOnGreaterTag: true, includeUntilTagValue: true, noCopy: true });
-    return {
-      sopClassUID: first(file.dict, '00080016') ?? first(file.meta, '00020002'),
-      sopInstanceUID: first(file.dict, '00080018'),
-      studyInstanceUID: first(file.dict, '0020000D'),
-    };
-  } catch {
-    return undefined;
-  }
+export function identityOf(values: ReadonlyMap<number, Uint8Array>): InstanceIdentity {
+  return {
+    sopClassUID: uidText(values.get(IDENTITY_TAGS.sopClassUID)) ?? uidText(values.get(IDENTITY_TAGS.mediaStorageSOPClassUID)),
+    sopInstanceUID: uidText(values.get(IDENTITY_TAGS.sopInstanceUID)),
+    studyInstanceUID: uidText(values.get(IDENTITY_TAGS.studyInstanceUID)),
+  };
 }

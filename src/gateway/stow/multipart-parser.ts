@@ -7,7 +7,8 @@
  * events: the bytes a relaying proxy should send on, which are the input bytes unchanged except for part header
  * blocks the caller chose to rewrite (see rewriteHeaders). When the body turns out to be malformed, the parser
  * emits one `error` event and from then on forwards the rest unchanged without parsing it: the upstream is left to
- * judge a body the gateway could not read.
+ * judge a body the gateway could not read. An error event with `limit` set is a body past one of the limits
+ * (a part's header block, all header blocks, the number of parts): a well-formed body the gateway refuses.
  */
 
 export interface PartHeaders {
@@ -23,11 +24,17 @@ export type MultipartEvent =
   | { type: 'part-data'; index: number; data: Buffer }
   | { type: 'part-end'; index: number }
   | { type: 'end'; parts: number }
-  | { type: 'error'; reason: string; /** the part that was open, if any */ index?: number };
+  | { type: 'error'; reason: string; /** the part that was open, if any */ index?: number; /** the configuration key of the limit the body went past */ limit?: string };
 
 export interface MultipartParserOptions {
   /** Largest header block of one part (default 16 KiB). */
   maxHeaderBytes?: number;
+  /** Most parts (default: no limit). */
+  maxParts?: number;
+  /** Largest total of all header blocks (default: no limit). */
+  maxTotalHeaderBytes?: number;
+  /** Configuration keys named in limit errors. */
+  limitNames?: { maxHeaderBytes?: string; maxParts?: string; maxTotalHeaderBytes?: string };
   /**
    * Return a replacement for a part's header block (without the terminating blank line), or undefined to keep
    * it. Used to strip a Content-Type parameter an upstream rejects.
@@ -79,6 +86,7 @@ export class MultipartRelatedParser {
   private readonly maxHeaderBytes: number;
   private index = -1;
   private started = false;
+  private headerBytes = 0;
 
   constructor(
     boundary: string,
@@ -111,11 +119,14 @@ export class MultipartRelatedParser {
       if (end > pos) out.push({ type: 'forward', data: buf.subarray(pos, end) });
       pos = end;
     };
-    const fail = (reason: string): void => {
-      out.push({ type: 'error', reason, ...(this.state === 'body' || this.state === 'headers' ? { index: this.index } : {}) });
+    const fail = (reason: string, limit?: string): void => {
+      out.push({ type: 'error', reason, ...(this.state === 'body' || this.state === 'headers' ? { index: this.index } : {}), ...(limit ? { limit } : {}) });
       this.state = 'broken';
       forward(buf.length);
     };
+    const names = this.options.limitNames ?? {};
+    const headerTooLarge = (): void =>
+      fail(`the header block of part ${this.index + 1} exceeds ${this.maxHeaderBytes} bytes${names.maxHeaderBytes ? ` (${names.maxHeaderBytes})` : ''}`, names.maxHeaderBytes ?? 'maxHeaderBytes');
 
     for (;;) {
       if (this.state === 'preamble') {
@@ -160,6 +171,10 @@ export class MultipartRelatedParser {
           fail('a multipart boundary is not followed by CRLF (is the boundary parameter right?)');
           break;
         }
+        if (this.options.maxParts !== undefined && this.index + 1 >= this.options.maxParts) {
+          fail(`the request holds more than ${this.options.maxParts} parts${names.maxParts ? ` (${names.maxParts})` : ''}`, names.maxParts ?? 'maxParts');
+          break;
+        }
         forward(p + 2);
         this.state = 'headers';
         this.index++;
@@ -174,14 +189,20 @@ export class MultipartRelatedParser {
         } else {
           const at = buf.indexOf(HEADER_END, pos);
           if (at === -1) {
-            if (buf.length - pos > this.maxHeaderBytes) fail(`the header block of part ${this.index + 1} exceeds ${this.maxHeaderBytes} bytes`);
+            // Held back until its end is seen: never more than the limit (plus one chunk).
+            if (buf.length - pos > this.maxHeaderBytes) headerTooLarge();
             break;
           }
           end = at + HEADER_END.length;
           rawEnd = at;
         }
         if (rawEnd - pos > this.maxHeaderBytes) {
-          fail(`the header block of part ${this.index + 1} exceeds ${this.maxHeaderBytes} bytes`);
+          headerTooLarge();
+          break;
+        }
+        this.headerBytes += rawEnd - pos;
+        if (this.options.maxTotalHeaderBytes !== undefined && this.headerBytes > this.options.maxTotalHeaderBytes) {
+          fail(`the part header blocks of the request exceed ${this.options.maxTotalHeaderBytes} bytes in total${names.maxTotalHeaderBytes ? ` (${names.maxTotalHeaderBytes})` : ''}`, names.maxTotalHeaderBytes ?? 'maxTotalHeaderBytes');
           break;
         }
         const raw = Buffer.from(buf.subarray(pos, rawEnd));

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { InstanceIdentity } from './instance-identity.js';
 
 export interface CapturedPart {
   index: number;
@@ -9,12 +10,15 @@ export interface CapturedPart {
   bytes: number;
   /** The closing boundary was seen: the part is whole. */
   complete: boolean;
+  /** Its identifiers, read while it arrived (src/gateway/stow/part-inspector.ts); absent when it is no Part 10 object. */
+  identity?: InstanceIdentity;
 }
 
 /**
  * Temporary files holding the parts of one STOW request while it is relayed (the tap copies only what the
- * upstream stored, and it answers after the last byte). One file per part, written as the bytes arrive;
- * all removed by dispose(). Memory use does not grow with the request.
+ * upstream stored, and it answers after the last byte). One file per part, written as the bytes arrive, and
+ * one open at a time; a request holds at most limits.maxParts of them (the multipart parser refuses more); all
+ * removed by dispose(). Memory use does not grow with the request.
  */
 export class PartFiles {
   private readonly parts: CapturedPart[] = [];
@@ -46,7 +50,9 @@ export class PartFiles {
     if (!c.stream.write(data)) await once(c.stream, 'drain');
   }
 
-  async end(): Promise<void> {
+  /** The part is whole; `identity` as its inspection found it. */
+  async end(identity?: InstanceIdentity): Promise<void> {
+    if (this.current && identity) this.current.part.identity = identity;
     await this.finishCurrent(true);
   }
 
@@ -57,18 +63,6 @@ export class PartFiles {
     c.part.complete = complete;
     c.stream.end();
     await once(c.stream, 'close');
-  }
-
-  /** The first `max` bytes of a part (enough for its identifying attributes). */
-  async head(part: CapturedPart, max = 64 * 1024): Promise<Uint8Array> {
-    const handle = await open(part.path, 'r');
-    try {
-      const buffer = Buffer.alloc(Math.min(max, part.bytes));
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-      return buffer.subarray(0, bytesRead);
-    } finally {
-      await handle.close();
-    }
   }
 
   async read(part: CapturedPart): Promise<Uint8Array> {

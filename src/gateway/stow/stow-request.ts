@@ -1,7 +1,9 @@
 import type { IncomingMessage } from 'node:http';
+import type { InputLimits } from '../../dicom/input-limits.js';
 import { AnofairError } from '../../errors/anofair-error.js';
+import type { GatewayConfig } from '../config/config-schema.js';
 import { parseMediaType } from './media-type.js';
-import { isValidBoundary } from './multipart-parser.js';
+import { isValidBoundary, type MultipartParserOptions } from './multipart-parser.js';
 
 export interface StowRequest {
   boundary: string;
@@ -49,4 +51,20 @@ export function partMediaType(contentType: string | undefined): { type: string; 
   const media = parseMediaType(contentType);
   if (!media) return undefined;
   return { type: media.type, transferSyntax: media.params.get('transfer-syntax') };
+}
+
+/** The multipart limits of a STOW-RS body, the same for the clinical relay and the de-identify-only endpoint. */
+export function stowParserLimits(config: Readonly<GatewayConfig>): MultipartParserOptions {
+  return {
+    maxHeaderBytes: config.stow.maxPartHeaderBytes,
+    maxParts: config.limits.maxParts,
+    maxTotalHeaderBytes: config.limits.maxPartHeadersBytes,
+    limitNames: { maxHeaderBytes: 'stow.maxPartHeaderBytes', maxParts: 'limits.maxParts', maxTotalHeaderBytes: 'limits.maxPartHeadersBytes' },
+  };
+}
+
+/** The input limits each instance of a STOW-RS body is held to (src/dicom/input-limits.ts). */
+export function stowPartLimits(config: Readonly<GatewayConfig>): InputLimits {
+  const { maxInflatedBytes, maxSequenceDepth, maxElements } = config.limits;
+  return { maxInflatedBytes, maxSequenceDepth, maxElements };
 }

@@ -9,13 +9,13 @@ import type { HttpMetrics } from '../http/http-metrics.js';
 import type { DicomWebTarget } from '../proxy/dicomweb-path.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../proxy/proxy-headers.js';
 import type { UpstreamClient } from '../proxy/upstream-client.js';
-import { readInstanceIdentity } from './instance-identity.js';
 import { MultipartRelatedParser, type MultipartEvent, type PartHeaders } from './multipart-parser.js';
 import { PartFiles, type CapturedPart } from './part-files.js';
+import { PartInspector } from './part-inspector.js';
 import { readBounded } from './read-bounded.js';
 import type { ResearchIntake } from './research-intake.js';
 import { senderOf } from './sender.js';
-import { checkStowRequest, partMediaType } from './stow-request.js';
+import { checkStowRequest, partMediaType, stowPartLimits, stowParserLimits } from './stow-request.js';
 import { storedByUpstream, type StoredByUpstream } from './upstream-stow-answer.js';
 import { stripTransferSyntax } from './transfer-syntax-strip.js';
 
@@ -45,6 +45,11 @@ type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
  * hands every instance the upstream stored to the research pipeline (which spools and queues it durably before it
  * resolves); then the upstream's answer goes back to the client unchanged. The research path can never fail the
  * clinical STOW: its errors are logged without PHI and counted.
+ *
+ * Input limits (config `limits:`, docs/INPUT-LIMITS.md): each application/dicom part is inspected as it passes
+ * (inflated size, sequence depth, element count), and the body as a whole (parts, part header sizes). A request
+ * past one is refused with 413 and the upstream request aborted before the part that went past them is whole, so
+ * the PACS never parses it and stores nothing of the request.
  */
 export async function relayStow(req: Request, res: Response, target: DicomWebTarget, ctx: StowTapContext): Promise<void> {
   const limit = ctx.config.stow.maxBodyBytes;
@@ -132,9 +137,11 @@ interface ForwardOptions {
  */
 async function forward(req: Request, target: DicomWebTarget, ctx: StowTapContext, o: ForwardOptions) {
   const parser = new MultipartRelatedParser(o.boundary, {
-    maxHeaderBytes: ctx.config.stow.maxPartHeaderBytes,
+    ...stowParserLimits(ctx.config),
     rewriteHeaders: o.strip ? stripTransferSyntax : undefined,
   });
+  const limits = stowPartLimits(ctx.config);
+  let inspector: PartInspector | undefined;
   const body = new PassThrough({ highWaterMark: 256 * 1024 });
   const abort = new AbortController();
   let answered = false;
@@ -175,16 +182,26 @@ async function forward(req: Request, target: DicomWebTarget, ctx: StowTapContext
         return;
       case 'part-start':
         capturing = isDicomPart(ev.headers);
+        inspector = capturing ? new PartInspector(limits, `part ${ev.index + 1}`) : undefined;
         if (capturing) await tap(() => o.parts!.start(ev.index));
         return;
       case 'part-data':
+        // Checked before these bytes go on (the 'forward' event follows): past a limit, this throws.
+        await inspector?.push(ev.data);
         if (capturing) await tap(() => o.parts!.write(ev.data));
         return;
-      case 'part-end':
-        if (capturing) await tap(() => o.parts!.end());
+      case 'part-end': {
+        // The part's last bytes and its closing delimiter are still held: the upstream has it whole only if it passes.
+        const inspection = await inspector?.end();
+        inspector = undefined;
+        if (capturing) await tap(() => o.parts!.end(inspection?.identity));
         capturing = false;
         return;
+      }
       case 'error':
+        inspector?.destroy();
+        inspector = undefined;
+        if (ev.limit) throw new AnofairError('PAYLOAD_TOO_LARGE', ev.reason, { limit: ev.limit });
         // The upstream gets the same bytes and judges them; the tap keeps only the parts that were whole.
         ctx.logger.info({ reason: ev.reason }, 'STOW body is not well-formed multipart/related; relayed for the upstream to judge');
         return;
@@ -206,7 +223,7 @@ async function forward(req: Request, target: DicomWebTarget, ctx: StowTapContext
     }
     if (!answered) for (const ev of parser.end()) await handle(ev);
     body.end();
-  })();
+  })().finally(() => inspector?.destroy());
 
   const first = await Promise.race([
     pump.then(
@@ -252,9 +269,7 @@ async function tapStored(parts: PartFiles, stored: StoredByUpstream, sender: { c
         ctx.metrics.tapInstances.inc({ outcome: 'incomplete' });
         return;
       }
-      let identity = readInstanceIdentity(await parts.head(part));
-      if (!identity?.sopInstanceUID) identity = readInstanceIdentity(await parts.read(part));
-      const uid = identity?.sopInstanceUID;
+      const uid = part.identity?.sopInstanceUID;
       if (!uid || (stored.kind === 'listed' && !stored.sopInstanceUIDs.has(uid))) {
         ctx.metrics.tapInstances.inc({ outcome: 'not-stored-upstream' });
         return;
