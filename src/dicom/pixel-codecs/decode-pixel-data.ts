@@ -195,21 +195,7 @@ export async function decodePixelData(file: DicomFile, limits: { maxDecodedBytes
       throw decodeError(`${compressed.name}: the frame cannot be decoded${where}`, err);
     }
   }
-  return {
-    sourceTransferSyntaxUID: source,
-    lossy,
-    rows: g.rows,
-    columns: g.columns,
-    frames: g.frames,
-    samplesPerPixel: g.samplesPerPixel,
-    bitsAllocated: g.bitsAllocated,
-    bitsStored: g.bitsStored,
-    highBit: g.highBit,
-    pixelRepresentation: g.pixelRepresentation,
-    photometricInterpretation: photometric,
-    planarConfiguration: 0,
-    bytes: out,
-  };
+  return { ...g, sourceTransferSyntaxUID: source, lossy, photometricInterpretation: photometric, planarConfiguration: 0, bytes: out };
 }
 
 /** Native Pixel Data: the reader holds it little endian whatever the syntax (big endian is swapped on reading). */
@@ -220,21 +206,7 @@ function decodeNative(ds: DicomDataset, g: Geometry, source: string, total: numb
   const bytes = nativePixelBytes(ds);
   if (!bytes) throw unsupported('the Pixel Data (7FE0,0010) has no value');
   if (bytes.length < total) throw decodeError(`the Pixel Data holds ${bytes.length} bytes, the image needs ${total} (truncated?)`);
-  return {
-    sourceTransferSyntaxUID: source,
-    lossy: false,
-    rows: g.rows,
-    columns: g.columns,
-    frames: g.frames,
-    samplesPerPixel: g.samplesPerPixel,
-    bitsAllocated: g.bitsAllocated,
-    bitsStored: g.bitsStored,
-    highBit: g.highBit,
-    pixelRepresentation: g.pixelRepresentation,
-    photometricInterpretation: g.photometricInterpretation,
-    planarConfiguration: g.planarConfiguration,
-    bytes: bytes.subarray(0, total),
-  };
+  return { ...g, sourceTransferSyntaxUID: source, lossy: false, bytes: bytes.subarray(0, total) };
 }
 
 interface FrameResult {
