@@ -27,3 +27,15 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return `INTERNAL: ${err.message}`;
   return `INTERNAL: ${String(err)}`;
 }
+
+/** Context for the gateway's own log only (an upstream address, say): never serialised into an answer. */
+const LOG_ONLY = Symbol('log-only context');
+
+export function withLogContext<E extends AnofairError>(err: E, context: Record<string, string>): E {
+  Object.defineProperty(err, LOG_ONLY, { value: context, enumerable: false });
+  return err;
+}
+
+export function logContextOf(err: AnofairError): Record<string, string> {
+  return (err as unknown as Record<symbol, Record<string, string> | undefined>)[LOG_ONLY] ?? {};
+}

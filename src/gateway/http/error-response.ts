@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import { AnofairError, isAnofairError } from '../../errors/anofair-error.js';
+import { AnofairError, isAnofairError, logContextOf } from '../../errors/anofair-error.js';
 import { ERROR_CATALOGUE } from '../../errors/catalogue.js';
 import type { Logger } from '../../observability/logger.js';
 import type { HttpMetrics } from './http-metrics.js';
@@ -48,7 +48,7 @@ export function errorHandler(logger: Logger, metrics?: HttpMetrics): ErrorReques
       logger.error({ reference, err: { name: (err as Error)?.name, message: (err as Error)?.message, stack: (err as Error)?.stack } }, 'internal error');
       known = new AnofairError('INTERNAL', `an internal error occurred; quote reference ${reference} to the administrator`);
     } else if (ERROR_CATALOGUE[known.code].http >= 500) {
-      logger.warn({ code: known.code, reason: known.message, method: req.method }, 'request failed');
+      logger.warn({ code: known.code, reason: known.message, method: req.method, ...logContextOf(known) }, 'request failed');
     } else {
       // Catalogue messages name attributes and limits, never values: safe to log.
       logger.info({ code: known.code, reason: known.message, method: req.method }, 'request refused');

@@ -185,6 +185,10 @@ describe('QIDO-RS and WADO-RS pass-through', () => {
       const body = (await res.json()) as { error: { code: string; message: string } };
       assert.equal(body.error.code, 'UPSTREAM_UNREACHABLE');
       assert.match(body.error.message, /could not be reached/);
+      // where the PACS is, is for the gateway's log, not for clients
+      const pacsAddress = new URL(stack.pacs.dicomWebUrl).host;
+      assert.ok(!JSON.stringify(body).includes(pacsAddress), 'no upstream address in the error body');
+      assert.ok(stack.logs.some((l) => l.includes('UPSTREAM_UNREACHABLE') && l.includes(pacsAddress)), 'the address is in the log');
     } finally {
       await stack.pacs.restart();
     }

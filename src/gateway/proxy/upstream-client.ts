@@ -1,5 +1,5 @@
 import { Pool, type Dispatcher } from 'undici';
-import { AnofairError } from '../../errors/anofair-error.js';
+import { AnofairError, withLogContext } from '../../errors/anofair-error.js';
 import type { GatewayConfig } from '../config/config-schema.js';
 
 export interface UpstreamRequest {
@@ -85,18 +85,19 @@ export class UpstreamClient {
   }
 }
 
+/** The PACS's address goes to the gateway's log only: a client is never told where the PACS is. */
+function upstreamError(code: 'UPSTREAM_TIMEOUT' | 'UPSTREAM_UNREACHABLE' | 'UPSTREAM_ERROR', message: string, cause: string, upstream: string, err: unknown): AnofairError {
+  return withLogContext(new AnofairError(code, message, { cause }, { cause: err }), { upstream });
+}
+
 /** The one mapping from network failures to the catalogue (502 unreachable / 504 timeout / 502 failed). */
 export function toUpstreamError(err: unknown, upstream: string): AnofairError {
   if (err instanceof AnofairError) return err;
   const code = errorCode(err);
-  if (code && TIMEOUT.has(code)) {
-    return new AnofairError('UPSTREAM_TIMEOUT', `the clinical PACS at ${upstream} did not answer in time (${code})`, { upstream, cause: code }, { cause: err });
-  }
-  if (code && UNREACHABLE.has(code)) {
-    return new AnofairError('UPSTREAM_UNREACHABLE', `the clinical PACS at ${upstream} could not be reached (${code})`, { upstream, cause: code }, { cause: err });
-  }
+  if (code && TIMEOUT.has(code)) return upstreamError('UPSTREAM_TIMEOUT', `the clinical PACS did not answer in time (${code})`, code, upstream, err);
+  if (code && UNREACHABLE.has(code)) return upstreamError('UPSTREAM_UNREACHABLE', `the clinical PACS could not be reached (${code})`, code, upstream, err);
   if ((err as Error)?.name === 'AbortError' || code === 'UND_ERR_ABORTED') {
-    return new AnofairError('UPSTREAM_ERROR', 'the upstream request was aborted', { upstream, cause: 'aborted' }, { cause: err });
+    return upstreamError('UPSTREAM_ERROR', 'the upstream request was aborted', 'aborted', upstream, err);
   }
-  return new AnofairError('UPSTREAM_ERROR', `the request to the clinical PACS at ${upstream} failed (${code ?? 'error'})`, { upstream, cause: code ?? 'error' }, { cause: err });
+  return upstreamError('UPSTREAM_ERROR', `the request to the clinical PACS failed (${code ?? 'error'})`, code ?? 'error', upstream, err);
 }
