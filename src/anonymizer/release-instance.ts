@@ -74,16 +74,20 @@ export async function releaseInstance(file: DicomFile, request: ReleaseRequest, 
   let pixels: PixelCleaning | undefined;
   let pixelPlan: PixelPlan | undefined;
   if (request.pixels === 'cxr-anofair') {
-    const who = request.rule ? `rule "${request.rule}"` : 'the request';
-    const refusal = settings.pixelStep ? pixelRefusal(file) : `${who} asks for pixels: cxr-anofair but no pixel models are loaded`;
-    if (request.planOnly) pixelPlan = { regenerate: !refusal, ...(refusal ? { reason: refusal } : {}) };
-    else if (!settings.pixelStep) return { status: 'quarantined', reason: refusal! };
-  }
-  if (request.pixels === 'cxr-anofair' && !request.planOnly) {
-    try {
-      pixels = await settings.pixelStep!.clean(file, settings.key, settings.signal);
-    } catch (err) {
-      return { status: 'quarantined', reason: `pixel anonymization failed: ${failure(err)}` };
+    const step = settings.pixelStep;
+    const missing = step ? undefined : `${request.rule ? `rule "${request.rule}"` : 'the request'} asks for pixels: cxr-anofair but no pixel models are loaded`;
+    if (request.planOnly) {
+      // the step's own first check, without decoding or running a model
+      const refusal = missing ?? pixelRefusal(file);
+      pixelPlan = { regenerate: !refusal, ...(refusal ? { reason: refusal } : {}) };
+    } else if (!step) {
+      return { status: 'quarantined', reason: missing! };
+    } else {
+      try {
+        pixels = await step.clean(file, settings.key, settings.signal);
+      } catch (err) {
+        return { status: 'quarantined', reason: `pixel anonymization failed: ${failure(err)}` };
+      }
     }
   }
   if (settings.signal?.aborted) return { status: 'quarantined', reason: 'the release was stopped (it overran its time)' };
@@ -149,14 +153,9 @@ export async function releaseEncoded(bytes: Uint8Array, request: ReleaseRequest,
 /** What the gateway and the CLI release through: the worker pool (src/workers/release-pool.ts), or this thread. */
 export interface Releaser {
   release(bytes: Uint8Array, request: ReleaseRequest): Promise<EncodedReleaseOutcome>;
-  /** whether pixel models are loaded (a rule with pixels: cxr-anofair can be served) */
-  readonly pixelStep: boolean;
 }
 
 /** Releases on the calling thread: for tests and tools that have no event loop to protect. */
 export function inThreadReleaser(settings: ReleaseSettings): Releaser {
-  return {
-    release: (bytes, request) => releaseEncoded(bytes, request, settings),
-    pixelStep: settings.pixelStep !== undefined,
-  };
+  return { release: (bytes, request) => releaseEncoded(bytes, request, settings) };
 }

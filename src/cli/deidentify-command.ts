@@ -95,13 +95,8 @@ export async function runDeidentify(inputs: string[], flags: DeidentifyFlags): P
     }
     progress.tick();
   };
-  // a bounded window: every worker busy, one more instance read ahead for each, and no more in memory
-  const next = files[Symbol.iterator]();
-  const lane = async (): Promise<void> => {
-    for (let item = next.next(); !item.done; item = next.next()) await releaseOne(item.value);
-  };
   try {
-    await Promise.all(Array.from({ length: pool.threads * 2 }, lane));
+    await pool.forEachInWindow(files, releaseOne);
   } finally {
     progress.stop();
     await pool.close();

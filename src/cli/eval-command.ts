@@ -55,19 +55,12 @@ export async function runEval(flags: EvalFlags): Promise<number> {
   const started = Date.now();
   try {
     const results: { label: (typeof chosen)[number]; original: ReturnType<typeof readGreyPixels>; outcome: Awaited<ReturnType<ReleasePool['release']>> }[] = [];
-    let next = 0;
-    // a bounded window of instances in flight: every worker busy and one more read ahead for each
-    const lane = async (): Promise<void> => {
-      while (next < chosen.length) {
-        const k = next++;
-        const label = chosen[k]!;
-        const bytes = new Uint8Array(readFileSync(join(data, label.file)));
-        const original = readGreyPixels(readPart10(bytes).dataset);
-        results[k] = { label, original, outcome: await pool.release(bytes, { options: [], pixels: 'cxr-anofair', rule: 'eval' }) };
-        progress.tick();
-      }
-    };
-    await Promise.all(Array.from({ length: pool.threads * 2 }, lane));
+    await pool.forEachInWindow(chosen, async (label, k) => {
+      const bytes = new Uint8Array(readFileSync(join(data, label.file)));
+      const original = readGreyPixels(readPart10(bytes).dataset);
+      results[k] = { label, original, outcome: await pool.release(bytes, { options: [], pixels: 'cxr-anofair', rule: 'eval' }) };
+      progress.tick();
+    });
     for (const { label, original, outcome } of results) {
       if (outcome.status !== 'released' || !outcome.record.pixelAnonymization) {
         quarantined.push({ image: label.image_id, reason: outcome.status === 'released' ? 'released without pixel anonymization' : outcome.reason });

@@ -32,7 +32,7 @@ export interface ResearchPipelineOptions {
    * The pseudonymisation key and site tables for de-identification. Without a `releaser` the pipeline releases on
    * its own thread with these settings (tests); the gateway gives it the worker pool.
    */
-  deid: Omit<ReleaseSettings, 'pixelStep'> & { pixelCleaner?: ReleaseSettings['pixelStep'] };
+  deid: Omit<ReleaseSettings, 'signal'>;
   /** Where instances are released: the worker pool of the gateway (src/workers/release-pool.ts). */
   releaser?: Releaser;
   /** The input limits of every read (the configuration's limits: section); default DEFAULT_INPUT_LIMITS. */
@@ -43,7 +43,7 @@ export interface ResearchPipelineOptions {
   concurrency?: number;
   pollMs?: number;
   leaseMs?: number;
-  /** Where the metrics go (the HTTP engineer's /metrics registry); default: a registry of its own. */
+  /** Where the metrics go (the gateway's /metrics registry); default: a registry of its own. */
   registry?: Registry;
   logger?: Logger;
   /** Another GatewayStore implementation (e.g. PostgreSQL); default: SQLite under dataDir. */
@@ -91,8 +91,7 @@ export class ResearchPipeline {
   constructor(private readonly o: ResearchPipelineOptions) {
     this.registry = o.registry ?? new Registry();
     this.metrics = new ForwardingMetrics(this.registry, () => this.store);
-    const { pixelCleaner, ...site } = o.deid;
-    this.deid = { key: o.deid.key, releaser: o.releaser ?? inThreadReleaser({ ...site, pixelStep: pixelCleaner }) };
+    this.deid = { key: o.deid.key, releaser: o.releaser ?? inThreadReleaser(o.deid) };
     this.nodeId = o.nodeId ?? hostname();
   }
 

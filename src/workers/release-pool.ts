@@ -99,6 +99,21 @@ export class ReleasePool implements Releaser {
     return this.pixelModels !== undefined;
   }
 
+  /**
+   * Calls `each` for every item with a bounded window in flight: every worker busy and one more instance read
+   * ahead for each, so a caller reading files holds no more than that in memory.
+   */
+  async forEachInWindow<T>(items: readonly T[], each: (item: T, index: number) => Promise<void>): Promise<void> {
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < items.length) {
+        const k = next++;
+        await each(items[k]!, k);
+      }
+    };
+    await Promise.all(Array.from({ length: this.threads * 2 }, lane));
+  }
+
   /** Work waiting and in progress, for /status and tests. */
   stats(): { threads: number; busy: number; queued: number } {
     return { threads: this.slots.size, busy: [...this.slots].filter((s) => s.task).length, queued: this.queue.length };

@@ -49,7 +49,7 @@ describe('forwarding with CXR-AnoFAIR pixel anonymization', () => {
 
   it('delivers chest radiographs with burned-in text once their pixels are regenerated, marked as cleaned', async () => {
     server = await startScriptedStowServer(() => ({ status: 200 }));
-    const kit = await makePipeline({ archiveUrl: server.url, rules: PIXEL_RULES, overrides: { deid: { key: { id: 'k', secret: new Uint8Array(32).fill(9) }, pixelCleaner: cleaner } } });
+    const kit = await makePipeline({ archiveUrl: server.url, rules: PIXEL_RULES, overrides: { deid: { key: { id: 'k', secret: new Uint8Array(32).fill(9) }, pixelStep: cleaner } } });
     dispose = kit.dispose;
     await kit.pipeline.start();
     for (const bytes of chest) assert.equal((await kit.pipeline.accept({ bytes }, {}, 'tap')).queued, true);
@@ -78,7 +78,7 @@ describe('forwarding with CXR-AnoFAIR pixel anonymization', () => {
 
   it('quarantines what the rule sent to the pixel step and the step cannot regenerate (a colour ultrasound with burned-in text)', async () => {
     server = await startScriptedStowServer(() => ({ status: 200 }));
-    const kit = await makePipeline({ archiveUrl: server.url, rules: PIXEL_RULES, overrides: { deid: { key: { id: 'k', secret: new Uint8Array(32).fill(9) }, pixelCleaner: cleaner } } });
+    const kit = await makePipeline({ archiveUrl: server.url, rules: PIXEL_RULES, overrides: { deid: { key: { id: 'k', secret: new Uint8Array(32).fill(9) }, pixelStep: cleaner } } });
     dispose = kit.dispose;
     await kit.pipeline.start();
     await kit.pipeline.accept({ bytes: syntheticInstance({ seed: 'us', rows: 96, columns: 128, overrides: { Modality: 'US', BurnedInAnnotation: 'YES', PhotometricInterpretation: 'RGB' } }) }, {}, 'tap');
