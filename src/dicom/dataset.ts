@@ -84,6 +84,14 @@ export function firstString(ds: DicomDataset, tag: Tag): string | undefined {
   return String(value).trim();
 }
 
+/** The first value of a numeric element (US, IS, DS...) as a number; undefined when absent, empty or not a number. */
+export function firstNumber(ds: DicomDataset, tag: Tag): number | undefined {
+  const s = firstString(ds, tag);
+  if (s === undefined || s === '') return undefined;
+  const v = Number(s.split('\\')[0]);
+  return Number.isFinite(v) ? v : undefined;
+}
+
 export function setString(ds: DicomDataset, tag: Tag, vr: string, value: string): void {
   ds[tag] = { vr, Value: [value] };
 }

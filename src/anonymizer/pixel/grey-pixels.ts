@@ -1,4 +1,4 @@
-import { firstString, type DicomDataset } from '../../dicom/dataset.js';
+import { firstNumber, firstString, type DicomDataset } from '../../dicom/dataset.js';
 import { nativePixelBytes } from '../../dicom/pixel-data.js';
 import { AnofairError } from '../../errors/anofair-error.js';
 import type { GreyImage } from './image-resize.js';
@@ -22,13 +22,6 @@ export interface GreyPixels {
   stored: Int32Array;
 }
 
-function num(ds: DicomDataset, tag: string): number | undefined {
-  const s = firstString(ds, tag);
-  if (s === undefined || s.trim() === '') return undefined;
-  const v = Number(s.split('\\')[0]);
-  return Number.isFinite(v) ? v : undefined;
-}
-
 /**
  * Stored values of single-frame MONOCHROME1/2 Pixel Data; anything else is refused with the reason. `pixelBytes`
  * are native little-endian samples (the data set's own native Pixel Data by default; for compressed or big-endian
@@ -37,17 +30,17 @@ function num(ds: DicomDataset, tag: string): number | undefined {
 export function readGreyPixels(ds: DicomDataset, pixelBytes: Uint8Array | undefined = nativePixelBytes(ds)): GreyPixels {
   const photometric = (firstString(ds, '00280004') ?? '').trim();
   if (photometric !== 'MONOCHROME1' && photometric !== 'MONOCHROME2') throw new AnofairError('PIXEL_UNSUPPORTED', `pixel anonymization needs a greyscale image; Photometric Interpretation is ${photometric || 'absent'}`);
-  const rows = num(ds, '00280010');
-  const columns = num(ds, '00280011');
-  const bitsAllocated = num(ds, '00280100');
+  const rows = firstNumber(ds, '00280010');
+  const columns = firstNumber(ds, '00280011');
+  const bitsAllocated = firstNumber(ds, '00280100');
   if (!rows || !columns || (bitsAllocated !== 8 && bitsAllocated !== 16)) throw new AnofairError('PIXEL_UNSUPPORTED', `pixel anonymization needs Rows, Columns and Bits Allocated 8 or 16 (Bits Allocated ${bitsAllocated ?? 'absent'})`);
-  if ((num(ds, '00280008') ?? 1) !== 1) throw new AnofairError('PIXEL_UNSUPPORTED', 'pixel anonymization handles single-frame images only (Number of Frames > 1)');
-  if ((num(ds, '00280002') ?? 1) !== 1) throw new AnofairError('PIXEL_UNSUPPORTED', 'pixel anonymization needs one sample per pixel');
+  if ((firstNumber(ds, '00280008') ?? 1) !== 1) throw new AnofairError('PIXEL_UNSUPPORTED', 'pixel anonymization handles single-frame images only (Number of Frames > 1)');
+  if ((firstNumber(ds, '00280002') ?? 1) !== 1) throw new AnofairError('PIXEL_UNSUPPORTED', 'pixel anonymization needs one sample per pixel');
   const bytes = pixelBytes;
   const count = rows * columns;
   if (!bytes || bytes.byteLength < count * (bitsAllocated / 8)) throw new AnofairError('PIXEL_UNSUPPORTED', 'Pixel Data is absent, compressed or shorter than Rows x Columns (decompress before pixel anonymization)');
-  const bitsStored = num(ds, '00280101') ?? bitsAllocated;
-  const signed = num(ds, '00280103') === 1;
+  const bitsStored = firstNumber(ds, '00280101') ?? bitsAllocated;
+  const signed = firstNumber(ds, '00280103') === 1;
   const stored = new Int32Array(count);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const mask = 2 ** bitsStored - 1;
@@ -56,8 +49,8 @@ export function readGreyPixels(ds: DicomDataset, pixelBytes: Uint8Array | undefi
     if (signed && v >= 2 ** (bitsStored - 1)) v -= 2 ** bitsStored;
     stored[i] = v;
   }
-  const center = num(ds, '00281050');
-  const width = num(ds, '00281051');
+  const center = firstNumber(ds, '00281050');
+  const width = firstNumber(ds, '00281051');
   return {
     rows,
     columns,
@@ -65,8 +58,8 @@ export function readGreyPixels(ds: DicomDataset, pixelBytes: Uint8Array | undefi
     bitsStored,
     signed,
     monochrome1: photometric === 'MONOCHROME1',
-    slope: num(ds, '00281053') ?? 1,
-    intercept: num(ds, '00281052') ?? 0,
+    slope: firstNumber(ds, '00281053') ?? 1,
+    intercept: firstNumber(ds, '00281052') ?? 0,
     ...(center !== undefined && width !== undefined && width >= 1 ? { window: { center, width } } : {}),
     stored,
   };

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { firstString, type DicomDataset, type DicomFile } from '../../dicom/dataset.js';
+import { firstNumber, firstString, type DicomDataset, type DicomFile } from '../../dicom/dataset.js';
 import { transferSyntaxOf } from '../../dicom/part10.js';
 import { decodePixelData, isSupportedPixelSyntax, withNativePixelData } from '../../dicom/pixel-codecs/decode-pixel-data.js';
 import { AnofairError, isAnofairError } from '../../errors/anofair-error.js';
@@ -42,11 +42,6 @@ export interface PixelCleaning {
 /** Sizes the method is meant for: a radiograph, not a thumbnail, a scout strip or a stitched long-leg image. */
 export const IMAGE_LIMITS = { minSide: 64, maxSide: 16384, maxAspect: 3 } as const;
 
-function intOf(ds: DicomDataset, tag: string): number | undefined {
-  const v = Number(String(ds[tag]?.Value?.[0] ?? '').trim());
-  return Number.isFinite(v) && String(ds[tag]?.Value?.[0] ?? '').trim() !== '' ? v : undefined;
-}
-
 /**
  * Why the pixel step cannot regenerate this instance, read from its attributes alone (no decoding, no model):
  * for dry runs, and as the first check of clean(). Undefined when it can try.
@@ -58,13 +53,13 @@ export function pixelRefusal(file: DicomFile): string | undefined {
   if (!isSupportedPixelSyntax(syntax)) return `Pixel Data in transfer syntax ${syntax} cannot be decoded here`;
   const photometric = (firstString(ds, '00280004') ?? '').trim();
   if (photometric !== 'MONOCHROME1' && photometric !== 'MONOCHROME2') return `the image is not greyscale (Photometric Interpretation ${photometric || 'absent'})`;
-  if ((intOf(ds, '00280002') ?? 1) !== 1) return 'the image has more than one sample per pixel';
-  const frames = intOf(ds, '00280008') ?? 1;
+  if ((firstNumber(ds, '00280002') ?? 1) !== 1) return 'the image has more than one sample per pixel';
+  const frames = firstNumber(ds, '00280008') ?? 1;
   if (frames !== 1) return `the image has ${frames} frames; the pixel step regenerates single-frame radiographs`;
-  const bits = intOf(ds, '00280100');
+  const bits = firstNumber(ds, '00280100');
   if (bits !== 8 && bits !== 16) return `Bits Allocated is ${bits ?? 'absent'}; the pixel step handles 8 and 16`;
-  const rows = intOf(ds, '00280010') ?? 0;
-  const columns = intOf(ds, '00280011') ?? 0;
+  const rows = firstNumber(ds, '00280010') ?? 0;
+  const columns = firstNumber(ds, '00280011') ?? 0;
   const { minSide, maxSide, maxAspect } = IMAGE_LIMITS;
   if (Math.min(rows, columns) < minSide || Math.max(rows, columns) > maxSide) return `the image is ${columns}x${rows}; the pixel step takes sides of ${minSide} to ${maxSide}`;
   if (Math.max(rows, columns) / Math.min(rows, columns) > maxAspect) return `the image is ${columns}x${rows}; its aspect ratio is beyond 1:${maxAspect}`;
