@@ -15,7 +15,6 @@ weights allow (CHECK_TOLERANCE), and the sha256 table of the new files.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
@@ -25,6 +24,8 @@ from typing import Any, Iterable
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from .file_hash import sha256_file
 
 FP16_MAX = 65504.0
 # recorded checks are PyTorch fp32 outputs: float16 weights and I/O move the demo models' by at most ~5e-4 of
@@ -169,14 +170,6 @@ def convert_file(src: Path, dst: Path) -> dict[str, Any]:
     return info
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _rewrite_manifest(folder: Path, converted: dict[str, dict[str, Any]]) -> None:
     path = folder / "manifest.json"
     manifest = json.loads(path.read_text("utf8"))
@@ -204,7 +197,7 @@ def _rewrite_manifest(folder: Path, converted: dict[str, dict[str, Any]]) -> Non
     }
     files = {}
     for p in sorted(q for q in folder.rglob("*") if q.is_file() and q.name != "manifest.json"):
-        files[p.relative_to(folder).as_posix()] = {"sha256": _sha256(p), "bytes": p.stat().st_size}
+        files[p.relative_to(folder).as_posix()] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
     manifest["files"] = files
     path.write_text(json.dumps(manifest, indent=2) + "\n", "utf8")
 

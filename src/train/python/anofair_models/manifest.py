@@ -1,7 +1,6 @@
 """manifest.json for each model folder: what it is, how to feed it, what it was trained on, how well it does."""
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import platform
@@ -10,15 +9,9 @@ from typing import Any
 
 import torch
 
+from .file_hash import sha256_file
+
 MANIFEST_VERSION = 1
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def file_table(folder: Path) -> dict[str, dict[str, Any]]:
