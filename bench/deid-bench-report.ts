@@ -167,7 +167,7 @@ export function renderMarkdown(result: BenchResult): string {
     '',
     renderOrthancDetail(result),
     '',
-    `Machine load (1-minute load average, sampled before and after each timed pass; other engineers share these cores): ${loadRange(result)}.`,
+    `Machine load (1-minute load average, sampled before and after each timed pass; other jobs may share these cores): ${loadRange(result)}.`,
     '',
     `AnoFAIR RSS during the first ${lastOurs?.size ?? 0}-file pass (instances done: MiB): ${lastOurs?.runs[0]?.rssTrace.map((t) => `${t.after}: ${mib(t.rss).toFixed(0)}`).join(', ') ?? ''}.`,
     '',

@@ -1,10 +1,11 @@
 /**
  * The gateway, wired: configuration -> upstream client, research pipeline, HTTP app, listening server.
  *
- * Contract with the research pipeline (src/gateway/research-pipeline.ts), as agreed: the HTTP side calls
- * `accept({ bytes }, sender, 'tap' | 'deid-only')` per instance (see stow/research-intake.ts), which resolves
- * only after the instance is durably spooled and queued; it mounts `apiRouter()` at /api, and calls `start()` /
- * `stop()` here. Nothing changed in that contract. The pipeline shares the gateway's Prometheus registry.
+ * The HTTP side and the research pipeline (src/gateway/research-pipeline.ts) meet in a small contract: the HTTP
+ * side calls `accept({ bytes }, sender, 'tap' | 'deid-only')` per instance (see stow/research-intake.ts), which
+ * resolves only after the instance is durably spooled and queued; it mounts `apiRouter()` at /api, and calls
+ * `start()` / `stop()` here. The pipeline releases instances in the worker pool started here and shares the
+ * gateway's Prometheus registry.
  *
  * Nothing happens on import: createGateway() builds, start() listens, stop() closes.
  */

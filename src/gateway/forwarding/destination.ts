@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * A research archive the gateway forwards to with STOW-RS. The HTTP engineer's configuration schema embeds
+ * A research archive the gateway forwards to with STOW-RS. The gateway's configuration schema embeds
  * this one under `destinations: { <name>: ... }`; names are what routing rules refer to.
  */
 export const destinationSchema = z.strictObject({

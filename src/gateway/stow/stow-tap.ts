@@ -75,8 +75,8 @@ export async function relayStow(req: Request, res: Response, target: DicomWebTar
       if (await finishesWithin(tapping, ctx.config.stow.tapTimeoutMs)) {
         // Every instance the PACS stored and the rules select is spooled and queued: the client may know.
       } else {
-        // The research path is stuck (e.g. its disk): it may not slow the clinical STOW beyond the spool write
-        // (issue 3), so the client gets its answer; the copies go on in the background, and this is counted.
+        // The research path is stuck (e.g. its disk): it may not slow the clinical STOW beyond the spool write,
+        // so the client gets its answer; the copies go on in the background, and this is counted.
         ctx.metrics.tapFailures.inc({ reason: 'TIMEOUT' });
         ctx.logger.warn({ timeoutMs: ctx.config.stow.tapTimeoutMs }, 'STOW tap: the research pipeline did not take the instances in time; answering the client, copying goes on');
         background = tapping;
