@@ -39,7 +39,8 @@ export const PATIENT_IDENTIFIER_KEYWORDS: ReadonlySet<string> = new Set([
 export type ReleaseValue =
   /** One component group of a person name (Alphabetic, Ideographic or Phonetic): family, given, middle, prefix, suffix. */
   | { kind: 'name'; components: string[] }
-  | { kind: 'date'; ymd: string }
+  /** birth: the Patient's Birth Date, also looked for with a two-digit year ("23.09.70"). */
+  | { kind: 'date'; ymd: string; birth?: boolean }
   | { kind: 'id'; value: string }
   /** A UID of the input that the profile removes or replaces. */
   | { kind: 'uid'; value: string };
@@ -118,7 +119,7 @@ export function collectIdentifyingValues(dataset: DicomDataset, removed: (tag: s
         for (const v of values) {
           const ymd = String(v ?? '').trim().slice(0, 8);
           const forms = dateForms(ymd);
-          if (forms.length) out.push({ tag, forms, strong: true, release: { kind: 'date', ymd } });
+          if (forms.length) out.push({ tag, forms, strong: true, release: { kind: 'date', ymd, ...(tag === '00100030' ? { birth: true } : {}) } });
         }
       } else if (element.vr === 'UI') {
         // Not scrubbed from text (a UID is no descriptor), but a replaced UID must not be left anywhere. Private

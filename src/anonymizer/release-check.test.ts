@@ -254,6 +254,8 @@ describe('the release check: full dates in their common formats', () => {
     software('20210304093000'),
     software('born 23.09.1970'),
     software('Sept 23 1970'),
+    software('DOB 23.09.70'),
+    software('DOB 09/23/70'),
     { what: 'Window Center & Width Explanation "19700923"', spec: { WindowCenterWidthExplanation: ['LO', 'LUNG', '19700923'] }, tag: '00281055' },
     {
       what: 'a Coding Scheme UID whose component is the study date and a time "…498.20210304093000"',
@@ -263,8 +265,8 @@ describe('the release check: full dates in their common formats', () => {
     { what: 'Protocol Name under Clean Descriptors "Thorax 4 March 2021"', spec: { ProtocolName: ['LO', 'Thorax 4 March 2021'] }, options: ['clean-descriptors'], tag: '00181030' },
   ]);
 
-  test('Software Versions "2021.03.05", "20210305", "2021-04-03" and "3.4.21": other dates, or a year-day-month no one writes: released', () => {
-    for (const text of ['2021.03.05', '20210305', '2021-04-03', '3.4.21']) assertReleased(deid(ctSpec({ SoftwareVersions: ['LO', text] })));
+  test('Software Versions "2021.03.05", "20210305", "2021-04-03", "3.4.21", "04.03.21" and "23.9.70": other dates, a year-day-month no one writes, a two-digit year of a date other than the birth date, or an unpadded one: released', () => {
+    for (const text of ['2021.03.05', '20210305', '2021-04-03', '3.4.21', '04.03.21', '23.9.70']) assertReleased(deid(ctSpec({ SoftwareVersions: ['LO', text] })));
   });
 
   test('under Modified Dates the shifted study date is kept, and the instance is released', () => {

@@ -38,7 +38,8 @@ import type { IdentifyingValue, ReleaseValue } from '../identifying-values.js';
  *   significant digits are 4+); a run of 6+ significant digits inside an ID also alone;
  * - a date (1850-2199): YYYYMMDD; Y M D, D M Y and M D Y with any separators, with and without leading zeros
  *   (so YYYY-MM-DD, DD.MM.YYYY, DD/MM/YYYY, MM/DD/YYYY, 4.3.2021); "4 March 2021", "4th March 2021", "March 4,
- *   2021", "4 Mar 2021" (English month names). Two-digit years are not looked for;
+ *   2021", "4 Mar 2021" (English month names). Two-digit years only for the birth date, with two-digit day and
+ *   month (DD MM YY and MM DD YY with any separators: "23.09.70", "09/23/70");
  * - a UID the profile replaced: whole (16+ characters in text); not one the input also holds where an option keeps
  *   it (identifying-values.ts).
  * Our own dummies (ANONYMIZED, 19000101) are never looked for: every output holds them.
@@ -173,7 +174,7 @@ class Forms {
 
   add(value: ReleaseValue): void {
     if (value.kind === 'name') this.addName(value.components);
-    else if (value.kind === 'date') this.addDate(value.ymd);
+    else if (value.kind === 'date') this.addDate(value.ymd, value.birth === true);
     else if (value.kind === 'id') this.addId(value.value);
     else this.addUid(value.value);
   }
@@ -201,7 +202,7 @@ class Forms {
     }
   }
 
-  private addDate(ymd: string): void {
+  private addDate(ymd: string, birth: boolean): void {
     if (!/^\d{8}$/.test(ymd) || OWN_DUMMIES.has(ymd)) return;
     const year = Number(ymd.slice(0, 4));
     const month = Number(ymd.slice(4, 6));
@@ -219,6 +220,13 @@ class Forms {
       }
       const nth = `${day}${ordinal(day)}`;
       words.add(`${nth} ${name} ${Y}`).add(`${nth} of ${name} ${Y}`).add(`${name} ${nth} ${Y}`);
+    }
+    if (birth) {
+      // a birth date is often written with a two-digit year ("DOB 23.09.70"); only with two-digit day and month,
+      // because "3.4.21" is as likely a version number as a date
+      const yy = ymd.slice(2, 4);
+      const [mm, dd] = [ymd.slice(4, 6), ymd.slice(6, 8)];
+      words.add(`${dd} ${mm} ${yy}`).add(`${mm} ${dd} ${yy}`);
     }
     for (const w of words) {
       this.dateWords.add(w);
