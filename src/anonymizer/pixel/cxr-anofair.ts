@@ -1,9 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fromDisplay, toDisplay, type GreyPixels } from './grey-pixels.js';
+import { fromDisplay, storedRange, toDisplay, type GreyPixels } from './grey-pixels.js';
+import { DEFAULT_KEEP_POLICY, keepMask, keepThreshold, planKeptRegions, type KeepPolicy, type KeptRegion, type WithheldRegion } from './kept-regions.js';
+import { harmoniseSeams } from './seam-blend.js';
 import { resizeGrey } from './image-resize.js';
 import { DEFAULT_GUIDANCE_SCALE, DEFAULT_NEGATIVE_PROMPT, DEFAULT_STEPS, type SdInpaintPipeline } from './sd-inpaint-pipeline.js';
-import type { Detection, YoloDetector } from './yolo-detector.js';
+import type { YoloDetector } from './yolo-detector.js';
 
 /**
  * CXR-AnoFAIR's anonymization of one chest radiograph: the detector finds the disease regions, which are kept
@@ -54,9 +56,10 @@ export interface AnofairSettings {
   keepClasses?: string[];
   /** detector classes that are burned-in text: always regenerated (default ['text']) */
   textClasses?: string[];
-  confidence?: number;
-  /** margin around each kept box, as a fraction of the image size (the method: 1/32) */
-  margin?: number;
+  /** which regions are kept: thresholds, margin, area caps (kept-regions.ts; default DEFAULT_KEEP_POLICY) */
+  keep?: Partial<KeepPolicy>;
+  /** reach of the seam harmonisation, as a fraction of the image's shorter side (default 1/48; 0: none) */
+  seamBand?: number;
   steps?: number;
   guidanceScale?: number;
   prompt?: PromptConfig;
@@ -68,22 +71,22 @@ export interface AnofairSettings {
   signal?: AbortSignal;
 }
 
-export interface KeptRegion {
-  finding: string;
-  score: number;
-  /** x0, y0, x1, y1 in the image's own pixels, after the margin */
-  box: [number, number, number, number];
-}
+export type { KeptRegion, WithheldRegion } from './kept-regions.js';
 
 /** What was done to the pixels: no pixel values, no identifiers. */
 export interface PixelRecord {
   method: 'CXR-AnoFAIR';
   kept: KeptRegion[];
+  /** findings the detector reported whose regions were regenerated all the same (low score, area cap) */
+  withheld: WithheldRegion[];
   /** burned-in text found (x0, y0, x1, y1 after the margin): regenerated even inside a kept region */
   textRegions: [number, number, number, number][];
   regeneratedFraction: number;
   /** why nothing was kept, when the whole image was regenerated on purpose */
   regeneratedWhole?: string;
+  /** the thresholds and caps that chose the kept regions, and the seam band in pixels */
+  keepPolicy: KeepPolicy;
+  seamBandPixels: number;
   prompt: string;
   steps: number;
   guidanceScale: number;
@@ -96,22 +99,6 @@ export interface AnofairModels {
   inpainter: SdInpaintPipeline;
 }
 
-function expand(box: readonly number[], mx: number, my: number, w: number, h: number): [number, number, number, number] {
-  return [Math.max(0, Math.floor(box[0]! - mx)), Math.max(0, Math.floor(box[1]! - my)), Math.min(w, Math.ceil(box[2]! + mx)), Math.min(h, Math.ceil(box[3]! + my))];
-}
-
-function fill(mask: Uint8Array, width: number, box: readonly number[], value: number): void {
-  for (let y = box[1]!; y < box[3]!; y++) mask.fill(value, y * width + box[0]!, y * width + box[2]!);
-}
-
-/** The keep mask (1 = keep) at a given size from boxes in the image's own pixels. */
-function keepMask(kept: KeptRegion[], text: Detection[], scaleX: number, scaleY: number, width: number, height: number, marginX: number, marginY: number): Uint8Array {
-  const mask = new Uint8Array(width * height);
-  for (const k of kept) fill(mask, width, expand([k.box[0] * scaleX, k.box[1] * scaleY, k.box[2] * scaleX, k.box[3] * scaleY], 0, 0, width, height), 1);
-  for (const t of text) fill(mask, width, expand([t.box[0] * scaleX, t.box[1] * scaleY, t.box[2] * scaleX, t.box[3] * scaleY], marginX, marginY, width, height), 0);
-  return mask;
-}
-
 /** Anonymizes the pixels of one greyscale radiograph; returns new stored values and the record. */
 export async function anonymizeRadiograph(px: GreyPixels, models: AnofairModels, settings: AnofairSettings): Promise<{ stored: Int32Array; record: PixelRecord }> {
   const t0 = performance.now();
@@ -119,17 +106,16 @@ export async function anonymizeRadiograph(px: GreyPixels, models: AnofairModels,
   const { width, height } = display;
   const textClasses = new Set(settings.textClasses ?? ['text']);
   const keepClasses = new Set(settings.keepClasses ?? models.detector.classes.filter((c) => !textClasses.has(c)));
-  const detections = await models.detector.detect(display, { confidence: settings.confidence ?? 0.25 });
-  const text = detections.filter((d) => textClasses.has(d.className));
-  const margin = settings.margin ?? 1 / 32;
-  const kept: KeptRegion[] = detections
-    .filter((d) => keepClasses.has(d.className))
-    .map((d) => ({ finding: d.className, score: Math.round(d.score * 1000) / 1000, box: expand(d.box, margin * width, margin * height, width, height) }));
+  const policy: KeepPolicy = { ...DEFAULT_KEEP_POLICY, ...(models.detector.keepConfidence ? { keepConfidence: models.detector.keepConfidence } : {}), ...settings.keep };
+  const lowest = Math.min(policy.textConfidence, ...[...keepClasses].map((c) => keepThreshold(policy, c)));
+  const detections = await models.detector.detect(display, { confidence: lowest });
+  const plan = planKeptRegions(detections, { keep: keepClasses, text: textClasses }, policy, width, height);
+  const { kept } = plan;
 
   // the model sees the image squashed to its square size, with the same regions kept
   const s = settings.modelSize;
   const small = resizeGrey(display, s, s);
-  const keepSmall = keepMask(kept, text, s / width, s / height, s, s, margin * s, margin * s);
+  const keepSmall = keepMask(plan, s / width, s / height, s, s);
   const repaint = Float32Array.from(keepSmall, (k) => 1 - k);
   const cfg = settings.prompt ?? DEFAULT_PROMPT;
   const prompt = promptFor([...new Set(kept.map((k) => k.finding))], cfg);
@@ -137,25 +123,25 @@ export async function anonymizeRadiograph(px: GreyPixels, models: AnofairModels,
   const guidanceScale = settings.guidanceScale ?? DEFAULT_GUIDANCE_SCALE;
   const result = await models.inpainter.inpaint({ image: small.data, width: s, height: s, mask: repaint, prompt, negativePrompt: cfg.negative, steps, guidanceScale, seed: settings.seed, ...(settings.signal ? { signal: settings.signal } : {}) });
 
-  // back at the image's own size: kept regions keep their stored values exactly, the rest is the generated image
+  // back at the image's own size: kept regions keep their stored values exactly, the rest is the generated
+  // image, its seams with the kept regions harmonised
   const generated = fromDisplay(px, resizeGrey({ data: result.generated, width: s, height: s }, width, height).data);
-  const keepFull = keepMask(kept, text, 1, 1, width, height, margin * width, margin * height);
-  const stored = new Int32Array(px.stored.length);
+  const keepFull = keepMask(plan, 1, 1, width, height);
+  const seamBandPixels = Math.round((settings.seamBand ?? 1 / 48) * Math.min(width, height));
+  const range = storedRange(px);
+  const stored = harmoniseSeams(px.stored, generated, keepFull, width, height, seamBandPixels, range.lo, range.hi);
   let regenerated = 0;
-  for (let i = 0; i < stored.length; i++) {
-    if (keepFull[i]) stored[i] = px.stored[i]!;
-    else {
-      stored[i] = generated[i]!;
-      regenerated++;
-    }
-  }
+  for (let i = 0; i < keepFull.length; i++) if (!keepFull[i]) regenerated++;
   return {
     stored,
     record: {
       method: 'CXR-AnoFAIR',
       kept,
-      textRegions: text.map((t) => expand(t.box, margin * width, margin * height, width, height)),
+      withheld: plan.withheld,
+      textRegions: plan.text,
       regeneratedFraction: Math.round((regenerated / stored.length) * 10000) / 10000,
+      keepPolicy: policy,
+      seamBandPixels,
       prompt,
       steps,
       guidanceScale,

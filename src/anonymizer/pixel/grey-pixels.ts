@@ -82,12 +82,16 @@ export function toDisplay(px: GreyPixels): GreyImage {
   return { data, width: px.columns, height: px.rows };
 }
 
+/** The stored values Bits Stored and Pixel Representation allow. */
+export function storedRange(px: Pick<GreyPixels, 'bitsStored' | 'signed'>): { lo: number; hi: number } {
+  return px.signed ? { lo: -(2 ** (px.bitsStored - 1)), hi: 2 ** (px.bitsStored - 1) - 1 } : { lo: 0, hi: 2 ** px.bitsStored - 1 };
+}
+
 /** Stored values that display as the given image (clamped to the representable range). */
 export function fromDisplay(px: GreyPixels, display: Float32Array): Int32Array {
   const out = new Int32Array(display.length);
   const full = 2 ** px.bitsStored - 1;
-  const lo = px.signed ? -(2 ** (px.bitsStored - 1)) : 0;
-  const hi = px.signed ? 2 ** (px.bitsStored - 1) - 1 : full;
+  const { lo, hi } = storedRange(px);
   for (let i = 0; i < display.length; i++) {
     const y = px.monochrome1 ? 1 - display[i]! : display[i]!;
     let x: number;

@@ -29,7 +29,13 @@ export interface PixelCleanerSettings {
   models?: string;
   steps?: number;
   guidanceScale?: number;
+  /** lowest score of a burned-in text box that is regenerated (default 0.25) */
   confidence?: number;
+  /** lowest score of a kept finding (default: the detector manifest's per-class thresholds, else 0.5) */
+  keepConfidence?: number;
+  /** largest share of the image one kept box may cover (default 0.12) and all of them together (default 0.2) */
+  maxKeptBoxFraction?: number;
+  maxKeptFraction?: number;
   /** execution providers, GPU requirement and threads of the ONNX sessions (src/models) */
   runtime?: ModelRuntimeSettings;
 }
@@ -142,7 +148,12 @@ export class CxrPixelCleaner {
         ...(signal ? { signal } : {}),
         ...(this.settings.steps ? { steps: this.settings.steps } : {}),
         ...(this.settings.guidanceScale ? { guidanceScale: this.settings.guidanceScale } : {}),
-        ...(this.settings.confidence ? { confidence: this.settings.confidence } : {}),
+        keep: {
+          ...(this.settings.confidence !== undefined ? { textConfidence: this.settings.confidence } : {}),
+          ...(this.settings.keepConfidence !== undefined ? { keepConfidence: this.settings.keepConfidence } : {}),
+          ...(this.settings.maxKeptBoxFraction !== undefined ? { maxBoxFraction: this.settings.maxKeptBoxFraction } : {}),
+          ...(this.settings.maxKeptFraction !== undefined ? { maxKeptFraction: this.settings.maxKeptFraction } : {}),
+        },
       });
     } catch (err) {
       if (isAnofairError(err)) throw err;

@@ -44,6 +44,20 @@ export interface DetectOptions {
 
 const LETTERBOX_GREY = 114 / 255;
 
+/** The manifest's per-class keep thresholds (postprocess.keep_confidence: { class: score }), checked. */
+function keepConfidenceOf(manifest: Record<string, unknown>, classes: string[], file: string): Record<string, number> | undefined {
+  const post = manifest.postprocess as { keep_confidence?: unknown } | undefined;
+  const given = post?.keep_confidence;
+  if (given === undefined) return undefined;
+  if (!given || typeof given !== 'object' || Array.isArray(given)) throw new AnofairError('MODEL_INVALID', `${file}: manifest postprocess.keep_confidence must map class names to scores`);
+  const out: Record<string, number> = {};
+  for (const [name, value] of Object.entries(given)) {
+    if (!classes.includes(name) || typeof value !== 'number' || !(value > 0 && value < 1)) throw new AnofairError('MODEL_INVALID', `${file}: manifest postprocess.keep_confidence.${name} must be a score in (0, 1) of a detector class`);
+    out[name] = value;
+  }
+  return out;
+}
+
 export function iou(a: readonly number[], b: readonly number[]): number {
   const w = Math.max(0, Math.min(a[2]!, b[2]!) - Math.max(a[0]!, b[0]!));
   const h = Math.max(0, Math.min(a[3]!, b[3]!) - Math.max(a[1]!, b[1]!));
@@ -59,6 +73,8 @@ export class YoloDetector {
     /** the classes that are burned-in text (always regenerated); empty for a detector without one */
     readonly textClasses: string[],
     readonly inputSize: number,
+    /** per-class lowest score of a kept finding, from the manifest's postprocess.keep_confidence */
+    readonly keepConfidence?: Readonly<Record<string, number>>,
   ) {}
 
   /**
@@ -96,7 +112,7 @@ export class YoloDetector {
       const textClasses = declaredText ?? classes.filter((c) => c === 'text');
       const unknown = textClasses.filter((c) => !classes.includes(c));
       if (unknown.length) throw new AnofairError(options.textClasses ? 'CONFIG_INVALID' : 'MODEL_INVALID', `${file}: text classes ${unknown.join(', ')} are not among the detector's classes (${classes.join(', ')})`);
-      return new YoloDetector(onnx, classes, textClasses, size);
+      return new YoloDetector(onnx, classes, textClasses, size, keepConfidenceOf(manifest, classes, file));
     } catch (err) {
       await onnx.release();
       throw err;

@@ -59,8 +59,14 @@ export const deidSettingsSchema = z
         /** Sampler steps (default 20) and classifier-free guidance (default 7.5), as the method. */
         steps: z.number().int().min(1).max(200).optional(),
         guidanceScale: z.number().min(1).max(30).optional(),
-        /** Minimum detector score of a kept disease region or a found text line (default 0.25). */
+        /** Lowest detector score of a burned-in text box, which is regenerated (default 0.25; lower is safer). */
         confidence: z.number().gt(0).lt(1).optional(),
+        /** Lowest score of a disease region kept pixel-exact (default: the detector manifest's per class, else 0.5). */
+        keepConfidence: z.number().gt(0).lt(1).optional(),
+        /** Largest share of the image one kept box may cover (larger: shrunk around its centre; default 0.12). */
+        maxKeptBoxFraction: z.number().gt(0).max(1).optional(),
+        /** Largest share of the image all kept boxes may cover (the least confident beyond it are regenerated; default 0.2). */
+        maxKeptFraction: z.number().gt(0).max(1).optional(),
         /** The ONNX sessions: execution providers in order of preference, GPU requirement, threads (docs/GPU.md). */
         runtime: z
           .object({
