@@ -47,7 +47,7 @@ export function registerServeCommand(program: Command): void {
         data: flags.data,
         rules: flags.rules,
       });
-      const gateway = await createGateway(config);
+      const gateway = await createGateway(config, { configSource: source });
       await gateway.start();
       process.stdout.write(`${gateway.describe().join('\n')}\n  configuration:       ${source}\n`);
       await new Promise<void>((resolve) => {

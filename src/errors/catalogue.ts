@@ -25,6 +25,12 @@ export const ERROR_CATALOGUE = {
   // HTTP / DICOMweb
   BAD_REQUEST: { http: 400, summary: 'The request is malformed' },
   UNAUTHORIZED: { http: 401, summary: 'The client did not authenticate, or its credentials were refused' },
+  FORBIDDEN: { http: 403, summary: 'The credentials do not carry the scope this resource needs' },
+  THROTTLED: { http: 429, summary: 'Too many failed authentications or concurrent uploads from this client; retry later' },
+  AUTH_UNAVAILABLE: { http: 503, summary: 'The credentials could not be checked now (the identity provider cannot be reached); retry later' },
+  BUSY: { http: 503, summary: 'The gateway is at its limit of concurrent uploads; retry later' },
+  HOST_NOT_ALLOWED: { http: 421, summary: 'The Host header names a host this gateway does not answer for (server.allowedHosts)' },
+  UPLOAD_TOO_SLOW: { http: 408, summary: 'The request body arrived slower than the configured minimum rate, or stalled' },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, summary: 'The request media type is not supported' },
   NOT_ACCEPTABLE: { http: 406, summary: 'No acceptable representation is available' },
   PAYLOAD_TOO_LARGE: { http: 413, summary: 'The request body exceeds the configured limit' },

@@ -9,6 +9,7 @@ import type { InputLimits } from '../dicom/input-limits.js';
 import { readPart10 } from '../dicom/part10.js';
 import { AnofairError } from '../errors/anofair-error.js';
 import type { Logger } from '../observability/logger.js';
+import { NO_AUDIT, type AuditActor, type AuditSink } from './audit/audit-event.js';
 import type { DestinationConfig } from './forwarding/destination.js';
 import { ForwardingMetrics } from './forwarding/forwarding-metrics.js';
 import { ForwardingWorker } from './forwarding/forwarding-worker.js';
@@ -55,6 +56,8 @@ export interface ResearchPipelineOptions {
   batchWindowMs?: number;
   /** Largest instance POST /api/rules/dry-run accepts, bytes (default 256 MiB). */
   dryRunMaxBytes?: number;
+  /** The audit trail: forwards, quarantines, operators' retries and discards, dry runs. */
+  audit?: AuditSink;
 }
 
 export interface AcceptResult {
@@ -82,6 +85,7 @@ export class ResearchPipeline {
   private readonly metrics: ForwardingMetrics;
   private readonly deid: DeidSettings;
   private readonly nodeId: string;
+  private readonly audit: AuditSink;
   private store?: GatewayStore;
   private spool?: InstanceSpool;
   private worker?: ForwardingWorker;
@@ -93,6 +97,7 @@ export class ResearchPipeline {
     this.metrics = new ForwardingMetrics(this.registry, () => this.store);
     this.deid = { key: o.deid.key, releaser: o.releaser ?? inThreadReleaser(o.deid) };
     this.nodeId = o.nodeId ?? hostname();
+    this.audit = o.audit ?? NO_AUDIT;
   }
 
   get rules(): RuleSet {
@@ -129,6 +134,7 @@ export class ResearchPipeline {
       leaseMs: this.o.leaseMs,
       metrics: this.metrics,
       logger: this.o.logger,
+      audit: this.audit,
     });
     const cleaned = await this.worker.cleanSpool();
     this.started = true;
@@ -204,9 +210,30 @@ export class ResearchPipeline {
     }
   }
 
-  /** Which rule would match and what de-identification would change; nothing is spooled or sent. */
-  dryRun(bytes: Uint8Array, sender: Sender = {}): Promise<DryRunResult> {
-    return dryRun(bytes, this.o.rules, this.deid, sender, this.o.limits);
+  /**
+   * Which rule would match and what de-identification would change; nothing is spooled or sent. Audited: the
+   * answer shows `by` the values of the instance. The row names the deciding rule and the outcome only.
+   */
+  async dryRun(bytes: Uint8Array, sender: Sender = {}, by: AuditActor = {}): Promise<DryRunResult> {
+    let result: DryRunResult;
+    try {
+      result = await dryRun(bytes, this.o.rules, this.deid, sender, this.o.limits);
+    } catch (err) {
+      this.audit.record({ type: 'dry-run', outcome: 'failure', ...by, detail: { reason: err instanceof AnofairError ? err.code : 'INTERNAL' } });
+      throw err;
+    }
+    this.audit.record({
+      type: 'dry-run',
+      outcome: 'success',
+      ...by,
+      detail: {
+        rule: result.decidedBy ?? result.forwards[0]?.rule ?? '(none)',
+        decision: result.decision,
+        released: result.forwards.filter((f) => f.outcome === 'released').length,
+        quarantined: result.forwards.filter((f) => f.outcome === 'quarantined').length,
+      },
+    });
+    return result;
   }
 
   async status(): Promise<PipelineStatus> {
@@ -220,30 +247,35 @@ export class ResearchPipeline {
   }
 
   /** Send a quarantined item again (attempts reset). NOT_FOUND / CONFLICT when there is no such quarantined item. */
-  async retryQuarantined(id: number): Promise<QueueItem> {
+  async retryQuarantined(id: number, by: AuditActor = {}): Promise<QueueItem> {
     const { store, worker } = this.ready();
     const item = await store.requeue(id, Date.now());
-    if (!item) throw await this.notQuarantined(id);
+    if (!item) throw await this.notQuarantined(id, 'retry', by);
+    this.audit.record({ type: 'retry', outcome: 'success', ...by, detail: { item: id, destination: item.job.destination, studyRef: item.studyRef } });
     this.o.logger?.info({ item: id, destination: item.job.destination }, 'quarantine: item queued again');
     worker.wake();
     return item;
   }
 
   /** Give up on a quarantined item: it is never forwarded, and its spool file goes once nothing else needs it. */
-  async discardQuarantined(id: number): Promise<QueueItem> {
+  async discardQuarantined(id: number, by: AuditActor = {}): Promise<QueueItem> {
     const { store, worker } = this.ready();
     const item = await store.discard(id, Date.now());
-    if (!item) throw await this.notQuarantined(id);
+    if (!item) throw await this.notQuarantined(id, 'discard', by);
+    this.audit.record({ type: 'discard', outcome: 'success', ...by, detail: { item: id, destination: item.job.destination, studyRef: item.studyRef } });
     this.o.logger?.info({ item: id, destination: item.job.destination }, 'quarantine: item discarded');
     await worker.cleanSpool();
     return item;
   }
 
-  private async notQuarantined(id: number): Promise<AnofairError> {
+  /** The error for an id that names no quarantined item; the refused operation is audited. */
+  private async notQuarantined(id: number, operation: 'retry' | 'discard', by: AuditActor): Promise<AnofairError> {
     const item = await this.ready().store.getItem(id);
-    return item
+    const err = item
       ? new AnofairError('CONFLICT', `queue item ${id} is not quarantined (it is ${item.state})`, { id, state: item.state })
       : new AnofairError('NOT_FOUND', `no queue item ${id}`, { id });
+    this.audit.record({ type: operation, outcome: 'failure', ...by, detail: { item: id, reason: err.code } });
+    return err;
   }
 
   /** The routes the HTTP layer mounts at /api. */

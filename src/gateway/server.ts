@@ -9,8 +9,9 @@
  *
  * Nothing happens on import: createGateway() builds, start() listens, stop() closes.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
@@ -22,31 +23,64 @@ import { ReleasePool, releaseWorkerData } from '../workers/release-pool.js';
 import { AnofairError } from '../errors/anofair-error.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import type { GatewayConfig } from './config/config-schema.js';
+import type { AuditSink } from './audit/audit-event.js';
+import { AUDIT_FILE, AuditTrail } from './audit/audit-trail.js';
+import { SyslogExport } from './audit/syslog-export.js';
 import { createApp } from './http/app.js';
 import { RELAY_BUFFER_BYTES, UpstreamClient } from './proxy/upstream-client.js';
 import { ResearchPipeline } from './research-pipeline.js';
 import { loadDefaultRules } from './rules/default-rules.js';
 import { loadRulesFile } from './rules/rules-loader.js';
 import type { RuleSet } from './rules/rule-types.js';
+import { createListener, type GatewayListener } from './tls/tls-listener.js';
+import { checkTlsSettings } from './tls/tls-settings-check.js';
+import { AccessControl } from './access/access-control.js';
+import { TOKENS_FILE, TokenStore } from './access/api-tokens.js';
+import { defaultAllowedHosts, HostAllowList } from './access/host-allow-list.js';
+import { OidcVerifier } from './access/oidc-verifier.js';
+import { SCOPES } from './access/scopes.js';
 
 export interface GatewayOptions {
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** Where the configuration came from (a file path or 'embedded defaults'), for the audit trail. */
+  configSource?: string;
 }
 
 export interface Gateway {
   readonly config: Readonly<GatewayConfig>;
-  /** http://host:port once started. */
+  /** http://host:port once started (https:// with server.tls). */
   readonly url: string;
   readonly pipeline?: ResearchPipeline;
   readonly rules?: RuleSet;
   /** Lines that say what this gateway does, for the start-up message. */
   describe(): string[];
   start(): Promise<void>;
+  /** Load server.tls's certificate and key again now, as SIGHUP does; false when refused (the old pair stays) or TLS is off. */
+  reloadTls(): boolean;
   stop(): Promise<void>;
 }
 
 const KEY_FILE_NAME = 'pseudonym.key';
+/** Where the first start of a gateway that requires credentials leaves its first token (mode 0600). */
+export const INITIAL_TOKEN_FILE = 'initial-admin.token';
+
+/**
+ * The first start with auth.mode required and no way in (no API token ever made, no client in the file, no
+ * OIDC issuer) makes one token with every scope, valid 30 days, into <data>/initial-admin.token: the shipped
+ * configuration requires credentials and still runs without set-up. The token is never logged; its file is.
+ */
+async function ensureInitialToken(config: Readonly<GatewayConfig>, tokens: TokenStore, logger: Logger): Promise<string | undefined> {
+  if (config.auth.mode !== 'required' || config.auth.oidc || Object.keys(config.auth.clients).length > 0 || !tokens.isEmpty()) return undefined;
+  const created = tokens.create('initial-admin', [...SCOPES], Date.now() + 30 * 86_400_000);
+  const path = join(config.data, INITIAL_TOKEN_FILE);
+  await writeFile(path, `${created.token}\n`, { mode: 0o600 });
+  logger.warn(
+    { tokenFile: path, tokenId: created.id, scopes: created.scopes },
+    'created a first API token with every scope (valid 30 days) in the token file: use it as Authorization: Bearer <token>, make scoped tokens with `anofair token create`, then revoke it',
+  );
+  return path;
+}
 
 /**
  * The pseudonymisation key: ANOFAIR_DEID_KEY, else deidentification.keyFile, else <data>/pseudonym.key, created
@@ -66,6 +100,17 @@ async function resolveKey(config: Readonly<GatewayConfig>, env: NodeJS.ProcessEn
   return loadPseudonymKey({ ...settings, keyFile: path }, env);
 }
 
+/** What the 'config-load' audit row says: where the rules came from, digests and counts; no configured value. */
+function configFacts(config: Readonly<GatewayConfig>, rules: RuleSet | undefined, source: string | undefined): Record<string, string | number> {
+  return {
+    ...(source ? { configSource: source.startsWith('embedded') ? 'embedded' : source } : {}),
+    configHash: createHash('sha256').update(JSON.stringify(config)).digest('hex'),
+    rulesSource: rules ? (rules.source.startsWith('embedded') ? 'embedded' : rules.source) : 'none',
+    ...(rules ? { rulesHash: rules.hash, rules: rules.rules.length } : {}),
+    destinations: Object.keys(config.destinations).length,
+  };
+}
+
 export async function createGateway(config: Readonly<GatewayConfig>, options: GatewayOptions = {}): Promise<Gateway> {
   const env = options.env ?? process.env;
   const logger = options.logger ?? createLogger({ level: env.ANOFAIR_LOG_LEVEL ?? config.logging.level });
@@ -81,8 +126,14 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
     rules = config.rules ? await loadRulesFile(config.rules, { knownDestinations: destinations }) : loadDefaultRules(destinations);
   }
   const upstream = new UpstreamClient(config.upstream);
+  checkTlsSettings(config, logger);
+  let tokens: TokenStore | undefined;
+  let initialTokenFile: string | undefined;
   let server: Server | undefined;
+  let listener: GatewayListener | undefined;
   let url = '';
+  let trail: AuditTrail | undefined;
+  let auditExport: SyslogExport | undefined;
 
   const gateway: Gateway = {
     config,
@@ -111,12 +162,26 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
       } else {
         lines.push('  research path:       off (no destinations configured)');
       }
+      const auth = config.auth;
+      lines.push(
+        auth.mode === 'off'
+          ? '  access control:      OFF (loopback only; auth.mode off)'
+          : `  access control:      ${auth.mode}; API tokens (anofair token create) in ${join(config.data, TOKENS_FILE)}${auth.oidc ? `; OIDC issuer ${auth.oidc.issuer}` : ''}${initialTokenFile ? `; first token in ${initialTokenFile}` : ''}`,
+      );
       lines.push(`  state and spool:     ${config.data}`);
       if (config.metrics.enabled) lines.push(`  metrics:             ${url}/metrics`);
       return lines;
     },
     async start() {
       await mkdir(config.data, { recursive: true });
+      // the trail opens before anything it records can happen; one that cannot be opened fails the start
+      trail = new AuditTrail(join(config.data, AUDIT_FILE), { registry, logger });
+      const auditSink: AuditSink = trail;
+      auditSink.record({ type: 'config-load', outcome: 'success', actor: 'gateway', credential: 'system', detail: configFacts(config, rules, options.configSource) });
+      if (config.audit.syslog) {
+        auditExport = new SyslogExport({ trail, config: config.audit.syslog, logger, registry });
+        auditExport.start();
+      }
       // Part files of requests a previous process was relaying: never acknowledged, so safe to drop.
       await rm(tmpRoot, { recursive: true, force: true });
       await mkdir(tmpRoot, { recursive: true });
@@ -159,11 +224,30 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
           leaseMs: config.forwarding.leaseMs,
           registry,
           logger,
+          audit: auditSink,
         });
         await pipeline.start();
         logger.info({ keyId: key.id }, 'pseudonymisation key loaded');
+        auditSink.record({ type: 'key-use', outcome: 'success', actor: 'gateway', credential: 'system', detail: { keyId: key.id, purpose: 'pseudonymisation' } });
       }
+      if (config.auth.mode !== 'off') {
+        tokens = new TokenStore(join(config.data, TOKENS_FILE));
+        initialTokenFile = await ensureInitialToken(config, tokens, logger);
+      }
+      const allowedHosts = config.server.allowedHosts ?? defaultAllowedHosts(config.server.host);
+      const access = new AccessControl({
+        auth: config.auth,
+        tokens,
+        oidc: config.auth.oidc ? new OidcVerifier(config.auth.oidc) : undefined,
+        hosts: new HostAllowList(allowedHosts),
+        audit: auditSink,
+        logger,
+        registry,
+      });
+      logger.info({ mode: config.auth.mode, oidc: Boolean(config.auth.oidc), configClients: Object.keys(config.auth.clients).length, allowedHosts }, 'access control');
       const app = createApp({
+        access,
+        audit: auditSink,
         config,
         upstream,
         logger,
@@ -179,22 +263,32 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
           : undefined,
       });
       // 1 MiB socket buffers: a relayed retrieve is written in large chunks, with fewer waits for 'drain'.
-      server = createServer({ highWaterMark: RELAY_BUFFER_BYTES, maxHeaderSize: config.limits.maxHttpHeaderBytes }, app);
+      listener = createListener(app, { tls: config.server.tls, highWaterMark: RELAY_BUFFER_BYTES, maxHeaderSize: config.limits.maxHttpHeaderBytes, logger });
+      server = listener.server;
       server.requestTimeout = config.server.requestTimeoutMs;
       server.keepAliveTimeout = config.server.keepAliveTimeoutMs;
-      server.headersTimeout = Math.min(60_000, config.server.requestTimeoutMs || 60_000);
+      // Node refuses a headers timeout above the request timeout.
+      server.headersTimeout = Math.min(config.server.headersTimeoutMs, config.server.requestTimeoutMs || Infinity);
+      // No byte either way for this long: the client stopped reading (STOW-RS waits on the PACS are exempt, see upload-guard.ts).
+      server.timeout = config.server.socketIdleTimeoutMs;
       await new Promise<void>((resolve, reject) => {
-        server!.once('error', (err: NodeJS.ErrnoException) =>
-          reject(new AnofairError('CONFIG_INVALID', `cannot listen on ${config.server.host}:${config.server.port}: ${err.code ?? err.message}`, undefined, { cause: err })),
-        );
+        server!.once('error', (err: NodeJS.ErrnoException) => {
+          listener?.close();
+          reject(new AnofairError('CONFIG_INVALID', `cannot listen on ${config.server.host}:${config.server.port}: ${err.code ?? err.message}`, undefined, { cause: err }));
+        });
         server!.listen(config.server.port, config.server.host, () => resolve());
       });
       const address = server.address() as AddressInfo;
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      url = `http://${host}:${address.port}`;
+      url = `${listener.protocol}://${host}:${address.port}`;
       logger.info({ url, upstream: upstream.url, destinations }, 'gateway started');
     },
+    reloadTls() {
+      return listener?.reload() ?? false;
+    },
     async stop() {
+      listener?.close();
+      listener = undefined;
       if (server) {
         const s = server;
         server = undefined;
@@ -208,6 +302,13 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
       await pipeline?.stop();
       await pool?.close();
       await upstream.close();
+      tokens?.close();
+      tokens = undefined;
+      // what the export has not sent yet goes after the next start: its cursor is in the trail's file
+      await auditExport?.stop();
+      auditExport = undefined;
+      trail?.close();
+      trail = undefined;
       logger.info('gateway stopped');
     },
   };

@@ -76,6 +76,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ...(archive ? { destinations: { research: { url: archive.dicomWebUrl, timeoutMs: 10_000 } } } : {}),
       ...(rulesPath ? { rules: rulesPath } : {}),
       forwarding: { pollMs: 50, retry: { baseMs: 50, capMs: 500, jitter: 'none' } },
+      // the mechanics tests talk to a loopback gateway without credentials; access control
+      // (src/gateway/access) is tested with the shipped default, auth.mode required
+      auth: { mode: 'off' },
       logging: { level: 'debug' },
     };
     const config = parseConfig(stringify(merge(base, options.config ?? {})), { source: 'test stack' });

@@ -1,8 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 
 /**
  * A real Orthanc (Debian bookworm: Orthanc 1.10 + DICOMweb plugin 1.7) for tests and benchmarks, started on
@@ -22,6 +24,16 @@ export interface DicomWebServerEntry {
   httpHeaders?: Record<string, string>;
 }
 
+/** Orthanc's built-in HTTPS (SslEnabled), optionally asking clients for a certificate (SslVerifyPeers). */
+export interface OrthancTls {
+  /** One PEM file holding the private key and the certificate (Orthanc's SslCertificate). */
+  certificateFile: string;
+  /** PEM CA certificate(s) or client certificates Orthanc trusts (SslTrustedClientCertificates); set: mutual TLS. */
+  trustedClientCertificatesFile?: string;
+  /** How the harness itself connects: the CA that signed Orthanc's certificate, and for mutual TLS a client pair. */
+  client: { ca: string; cert?: string; key?: string; servername?: string };
+}
+
 export interface OrthancOptions {
   /** Shown in Orthanc's /system and used as the AE title (upper-cased, at most 16 characters). */
   name?: string;
@@ -33,11 +45,15 @@ export interface OrthancOptions {
   extraDicomWebConfig?: Record<string, unknown>;
   /** How long to wait for /system, in ms. */
   startTimeoutMs?: number;
+  /** HTTPS on the HTTP port; url and dicomWebUrl are then https://. */
+  tls?: OrthancTls;
 }
 
 export interface OrthancServer {
-  /** Base URL of Orthanc's REST API, e.g. http://127.0.0.1:41234 (no trailing slash). */
+  /** Base URL of Orthanc's REST API, e.g. http://127.0.0.1:41234 (no trailing slash); https:// with tls. */
   readonly url: string;
+  /** With tls: the dispatcher the helpers below connect with (the test CA, and the client pair if any). */
+  readonly dispatcher?: Dispatcher;
   /** Base URL of its DICOMweb service: url + '/dicom-web' (no trailing slash). */
   readonly dicomWebUrl: string;
   readonly httpPort: number;
@@ -76,6 +92,33 @@ const PARENT_DEATH_GUARD = [
   'exit $code',
 ].join('\n');
 const live = new Set<ChildProcess>();
+let sslShimDir: string | undefined;
+
+/**
+ * Debian bookworm's civetweb (libcivetweb1 1.15, Orthanc's HTTP server) loads OpenSSL with dlopen("libssl.so")
+ * and looks up SSL_get_peer_certificate, which OpenSSL 3 exports only as SSL_get1_peer_certificate: every HTTPS
+ * connection then calls a null pointer and Orthanc dies (SIGSEGV in a civetweb-worker thread). For SslEnabled
+ * the harness puts a libssl.so first on Orthanc's LD_LIBRARY_PATH that defines the old name and links the real
+ * libssl.so.3, where dlsym finds every other function. Built once per process with cc.
+ */
+function civetwebSslShim(): string {
+  if (sslShimDir) return sslShimDir;
+  const dir = mkdtempSync(join(tmpdir(), 'anofair-civetweb-ssl-'));
+  writeFileSync(
+    join(dir, 'shim.c'),
+    'typedef struct ssl_st SSL; typedef struct x509_st X509;\n' +
+      'extern X509 *SSL_get1_peer_certificate(const SSL *s);\n' +
+      'X509 *SSL_get_peer_certificate(const SSL *s) { return SSL_get1_peer_certificate(s); }\n',
+  );
+  try {
+    execFileSync('cc', ['-shared', '-fPIC', '-o', join(dir, 'libssl.so'), join(dir, 'shim.c'), '-l:libssl.so.3'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`cannot build the civetweb OpenSSL 3 shim for Orthanc's HTTPS (apt-get install gcc libssl3): ${(err as Error).message}`);
+  }
+  sslShimDir = dir;
+  return dir;
+}
 let exitHookInstalled = false;
 
 function installExitHook(): void {
@@ -84,6 +127,7 @@ function installExitHook(): void {
   process.on('exit', () => {
     // The guard forwards SIGTERM to Orthanc; our closing stdin pipe would stop it too.
     for (const child of live) child.kill('SIGTERM');
+    if (sslShimDir) rmSync(sslShimDir, { recursive: true, force: true });
   });
 }
 
@@ -154,6 +198,15 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Orthan
     WebDavEnabled: false,
     SaveJobs: false,
     Plugins: [DICOMWEB_PLUGIN],
+    ...(options.tls
+      ? {
+          SslEnabled: true,
+          SslCertificate: options.tls.certificateFile,
+          ...(options.tls.trustedClientCertificatesFile
+            ? { SslVerifyPeers: true, SslTrustedClientCertificates: options.tls.trustedClientCertificatesFile }
+            : {}),
+        }
+      : {}),
     DicomWeb: {
       Enable: true,
       Root: '/dicom-web/',
@@ -170,7 +223,8 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Orthan
   const configPath = join(storageDir, 'orthanc.json');
   await writeFile(configPath, JSON.stringify(config, null, 2));
 
-  const url = `http://127.0.0.1:${httpPort}`;
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${httpPort}`;
+  const dispatcher = options.tls ? new Agent({ connect: { ...options.tls.client } }) : undefined;
   const logLines: string[] = [];
   let child: ChildProcess | null = null;
   let exited: Promise<void> = Promise.resolve();
@@ -194,6 +248,7 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Orthan
     // (even SIGKILL), so a killed test run never leaves an Orthanc behind.
     const proc = spawn('/bin/sh', ['-c', PARENT_DEATH_GUARD, 'orthanc-guard', ORTHANC_BINARY, configPath], {
       stdio: ['pipe', 'pipe', 'pipe'],
+      env: options.tls ? { ...process.env, LD_LIBRARY_PATH: [civetwebSslShim(), process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') } : process.env,
     });
     child = proc;
     live.add(proc);
@@ -218,7 +273,7 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Orthan
     while (Date.now() < deadline) {
       if (exitInfo) break;
       try {
-        const res = await fetch(`${url}/system`, { signal: AbortSignal.timeout(1_000) });
+        const res = await orthancFetch({ url, dispatcher }, '/system', { signal: AbortSignal.timeout(1_000) });
         // 401: Orthanc is up with AuthenticationEnabled (the test talks to it with credentials).
         if (res.ok || res.status === 401) {
           await res.arrayBuffer();
@@ -254,6 +309,7 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Orthan
 
   return {
     url,
+    dispatcher,
     dicomWebUrl: `${url}/dicom-web`,
     httpPort,
     dicomPort,
@@ -267,6 +323,7 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Orthan
     },
     async dispose() {
       await stop();
+      await dispatcher?.close();
       await rm(storageDir, { recursive: true, force: true });
     },
     get running() {
@@ -275,12 +332,28 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Orthan
   };
 }
 
+/** An Orthanc to talk to: its URL, and for HTTPS the dispatcher that trusts it. */
+type OrthancTarget = Pick<OrthancServer, 'url'> & { dispatcher?: Dispatcher };
+
+interface OrthancRequest {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array<ArrayBuffer>;
+  signal?: AbortSignal;
+}
+
+/** fetch against Orthanc: Node's own, or undici's with the server's dispatcher when it speaks HTTPS. */
+async function orthancFetch(server: OrthancTarget, path: string, init: OrthancRequest = {}): Promise<Response> {
+  if (!server.dispatcher) return fetch(`${server.url}${path}`, init);
+  return (await undiciFetch(`${server.url}${path}`, { ...init, dispatcher: server.dispatcher })) as unknown as Response;
+}
+
 /** Store one Part 10 file through Orthanc's native REST API (not DICOMweb); returns Orthanc's answer. */
 export async function uploadInstance(
-  server: Pick<OrthancServer, 'url'>,
+  server: OrthancTarget,
   bytes: Uint8Array,
 ): Promise<{ ID: string; ParentStudy: string; Status: string }> {
-  const res = await fetch(`${server.url}/instances`, {
+  const res = await orthancFetch(server, '/instances', {
     method: 'POST',
     headers: { 'content-type': 'application/dicom' },
     body: new Uint8Array(bytes) as Uint8Array<ArrayBuffer>,
@@ -291,23 +364,23 @@ export async function uploadInstance(
 }
 
 /** GET a JSON document from Orthanc's REST API. */
-export async function orthancJson<T = unknown>(server: Pick<OrthancServer, 'url'>, path: string): Promise<T> {
-  const res = await fetch(`${server.url}${path}`);
+export async function orthancJson<T = unknown>(server: OrthancTarget, path: string): Promise<T> {
+  const res = await orthancFetch(server, path);
   const text = await res.text();
   if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
   return JSON.parse(text) as T;
 }
 
 /** The Orthanc id of the instance with this SOP Instance UID, or null. */
-export async function lookupInstance(server: Pick<OrthancServer, 'url'>, sopInstanceUID: string): Promise<string | null> {
-  const res = await fetch(`${server.url}/tools/lookup`, { method: 'POST', body: sopInstanceUID });
+export async function lookupInstance(server: OrthancTarget, sopInstanceUID: string): Promise<string | null> {
+  const res = await orthancFetch(server, '/tools/lookup', { method: 'POST', body: sopInstanceUID });
   const found = (await res.json()) as Array<{ ID: string; Type: string }>;
   return found.find((f) => f.Type === 'Instance')?.ID ?? null;
 }
 
 /** The stored Part 10 bytes of an instance, by Orthanc id. */
-export async function instanceFile(server: Pick<OrthancServer, 'url'>, orthancId: string): Promise<Uint8Array> {
-  const res = await fetch(`${server.url}/instances/${orthancId}/file`);
+export async function instanceFile(server: OrthancTarget, orthancId: string): Promise<Uint8Array> {
+  const res = await orthancFetch(server, `/instances/${orthancId}/file`);
   if (!res.ok) throw new Error(`GET /instances/${orthancId}/file: HTTP ${res.status}`);
   return new Uint8Array(await res.arrayBuffer());
 }

@@ -82,8 +82,19 @@ function applyOverrides(raw: Record<string, unknown>, o: ConfigOverrides): Recor
 /** Paths written in a file are relative to the file's folder, as a reader of the file expects. */
 function resolvePaths(config: GatewayConfig, base: string): GatewayConfig {
   const abs = (p: string | undefined): string | undefined => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(base, p));
+  // The PEM files of server.tls, upstream.tls, destinations.<name>.tls and audit.syslog.tls; a section without tls stays so.
+  const withTls = <S extends { tls?: object }>(section: S): S => {
+    if (!section.tls) return section;
+    const tls: Record<string, unknown> = { ...section.tls };
+    for (const k of ['caFile', 'certFile', 'keyFile']) if (typeof tls[k] === 'string') tls[k] = abs(tls[k] as string);
+    return { ...section, tls };
+  };
   return {
     ...config,
+    server: withTls(config.server),
+    upstream: withTls(config.upstream),
+    destinations: Object.fromEntries(Object.entries(config.destinations).map(([name, d]) => [name, withTls(d)])),
+    audit: config.audit.syslog ? { ...config.audit, syslog: withTls(config.audit.syslog) } : config.audit,
     data: abs(config.data)!,
     rules: abs(config.rules),
     deidentification: {

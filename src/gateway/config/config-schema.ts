@@ -3,6 +3,10 @@ import { DEFAULT_INPUT_LIMITS } from '../../dicom/input-limits.js';
 import { deidSettingsSchema } from '../../anonymizer/settings/deid-settings-schema.js';
 import { destinationsSchema } from '../forwarding/destination.js';
 import { retryPolicySchema } from '../forwarding/retry-policy.js';
+import { clientTlsSchema, serverTlsSchema } from '../tls/tls-config.js';
+import { SCOPES } from '../access/scopes.js';
+import { isLoopbackHost } from '../access/host-allow-list.js';
+import { auditSchema } from '../audit/audit-config.js';
 
 /**
  * The gateway configuration (YAML), validated once at start and frozen (STYLE 6). Every object is strict: an
@@ -27,6 +31,37 @@ export const serverSchema = z.strictObject({
   requestTimeoutMs: z.number().int().min(0).default(30 * 60_000),
   /** How long an idle keep-alive connection stays open, ms. */
   keepAliveTimeoutMs: z.number().int().positive().default(65_000),
+  /**
+   * Longest time to receive a request's line and headers, ms (408 beyond; slowloris). Real clients send them in
+   * one packet; capped at requestTimeoutMs.
+   */
+  headersTimeoutMs: z.number().int().min(1_000).default(20_000),
+  /**
+   * A connection with no byte in either direction for this long is closed, ms; 0 = never. Longer than any
+   * silence the gateway itself accepts from the PACS on a relayed query or retrieve (upstream.headersTimeoutMs,
+   * upstream.bodyTimeoutMs), so it cuts a client that stops reading its answer; a STOW-RS waiting for the
+   * PACS's answer is exempt (upstream.stowTimeoutMs bounds that).
+   */
+  socketIdleTimeoutMs: z.number().int().min(0).default(6 * 60_000),
+  /**
+   * Slowest accepted STOW-RS upload, bytes/s averaged over uploadRateWindowMs (408 UPLOAD_TOO_SLOW beyond, and
+   * the upstream request is aborted); 0 = not checked. 8 KiB/s is 64 kbit/s: any real uplink passes, even shared.
+   */
+  minUploadBytesPerSecond: z.number().int().min(0).default(8 * 1024),
+  /** The window minUploadBytesPerSecond is averaged over, ms; an upload's first window is not judged. */
+  uploadRateWindowMs: z.number().int().min(100).default(30_000),
+  /**
+   * Longest time without a byte of a STOW-RS body, ms (408 UPLOAD_TOO_SLOW, upstream request aborted); 0 = not
+   * checked. Below Orthanc's HttpRequestTimeout (30 s), which ends a silent body itself with a bare 400.
+   */
+  bodyIdleTimeoutMs: z.number().int().min(0).default(20_000),
+  /** HTTPS: the certificate and key (reloaded on SIGHUP and when the files change), optionally mutual TLS. */
+  tls: serverTlsSchema.optional(),
+  /**
+   * Host header values the gateway answers for (names or addresses, "*.example.org" for a domain); others get
+   * 421. Default: the listen address, and for 0.0.0.0 this machine's name and addresses; loopback names always.
+   */
+  allowedHosts: z.array(z.string().min(1)).min(1).optional(),
 });
 
 export const upstreamSchema = z.strictObject({
@@ -44,8 +79,11 @@ export const upstreamSchema = z.strictObject({
   bodyTimeoutMs: z.number().int().positive().default(300_000),
   /** Give up waiting for the answer to a STOW-RS request after the body was sent, ms (answer 504). */
   stowTimeoutMs: z.number().int().positive().default(30 * 60_000),
-  /** Most simultaneous connections to the upstream. */
-  connections: z.number().int().min(1).max(1024).default(64),
+  /**
+   * Most simultaneous connections to the upstream. Below Orthanc's default of 50 HTTP threads, so that however
+   * busy the gateway is, the PACS keeps workers for its own direct clients; requests beyond wait in the gateway.
+   */
+  connections: z.number().int().min(1).max(1024).default(40),
   /**
    * Send Forwarded (RFC 7239) and X-Forwarded-* headers, so that URLs the upstream writes into its answers
    * (RetrieveURL, BulkDataURI) point at the gateway. Needs the same DICOMweb path on both, e.g. /dicom-web.
@@ -58,6 +96,8 @@ export const upstreamSchema = z.strictObject({
    * it. 'keep' forwards the part headers byte for byte.
    */
   stowPartTransferSyntax: z.enum(['strip', 'keep']).default('strip'),
+  /** TLS for an https URL: the CA to trust, a client certificate for mutual TLS, the name to verify. */
+  tls: clientTlsSchema.optional(),
 });
 
 export const stowSchema = z.strictObject({
@@ -74,6 +114,17 @@ export const stowSchema = z.strictObject({
   tapTimeoutMs: z.number().int().positive().default(60_000),
   /** Largest STOW-RS response the gateway reads from the upstream to learn which instances it stored. */
   maxUpstreamResponseBytes: bytes.default(64 * MiB),
+  /**
+   * STOW-RS uploads in progress at once, all clients together (503 BUSY beyond); the clinical relay and the
+   * de-identify-only endpoint count separately. Each clinical upload holds one PACS HTTP worker while its body
+   * arrives: 20 of Orthanc's default 50 (HttpThreadsCount) leaves 30 for queries, retrieves and other clients.
+   */
+  maxConcurrentRequests: z.number().int().min(1).default(20),
+  /**
+   * STOW-RS uploads in progress at once from one client (429 THROTTLED beyond): the authenticated name, else
+   * the peer address. Behind a reverse proxy every client has the proxy's address: authenticate, or raise this.
+   */
+  maxConcurrentPerClient: z.number().int().min(1).default(4),
 });
 
 export const deidEndpointSchema = z.strictObject({
@@ -121,25 +172,71 @@ export const forwardingSchema = z.strictObject({
   nodeId: z.string().min(1).max(128).optional(),
 });
 
+const scopeSchema = z.enum(SCOPES, { error: `expected a scope: ${SCOPES.join(', ')}` });
+
+export const oidcSchema = z.strictObject({
+  /** The issuer (iss) tokens must name, e.g. https://login.example.org/realms/hospital. */
+  issuer: httpUrl('the OIDC issuer'),
+  /** Where the issuer publishes its signing keys; absent: read from <issuer>/.well-known/openid-configuration. */
+  jwksUri: httpUrl('the issuer JWKS').optional(),
+  /** The audience (aud) tokens must be issued for: this gateway's client id at the issuer. */
+  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  /** Dotted path of the claim holding the scopes: scope (space-separated), scp, roles, realm_access.roles ... */
+  scopeClaim: z.string().min(1).default('scope'),
+  /** Claim values are <prefix><scope> (e.g. "anofair:clinical"); values without it are ignored. */
+  scopePrefix: z.string().default(''),
+  /** Claim that names the caller in routing rules (client:) and the audit trail. */
+  nameClaim: z.string().min(1).default('sub'),
+  /** Signature algorithms accepted (never "none"). */
+  algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])).min(1).default(['RS256', 'PS256', 'ES256', 'EdDSA']),
+  /** Clock skew tolerated on exp and nbf, seconds. */
+  clockToleranceS: z.number().int().min(0).max(300).default(30),
+});
+
 export const authSchema = z
   .strictObject({
     /**
-     * off: no client authentication; Authorization is relayed to the PACS unchanged. optional: clients may
-     * authenticate (routing rules can tell them apart); required: every request but /healthz must.
+     * required (default): every request but /healthz carries a credential with the scope its route needs.
+     * optional: requests without credentials get auth.anonymousScopes; off: nothing is checked and
+     * Authorization is relayed to the PACS unchanged. Other than required is refused on a non-loopback
+     * listener unless auth.allowUnauthenticatedNetwork is true.
      */
-    mode: z.enum(['off', 'optional', 'required']).default('off'),
-    /** Clients by name (the name routing rules match with `client:`). */
+    mode: z.enum(['off', 'optional', 'required']).default('required'),
+    /** Scopes of requests without credentials in mode optional. */
+    anonymousScopes: z.array(scopeSchema).default(['clinical', 'research-ingest']),
+    /** Listen on a non-loopback address with auth.mode off or optional (anyone on the network gets those scopes). */
+    allowUnauthenticatedNetwork: z.boolean().default(false),
+    /**
+     * Clients with a fixed token in this file (for deployments managed as configuration); API tokens made with
+     * `anofair token create` live in <data>/tokens.sqlite and can expire and be revoked without a restart.
+     */
     clients: z
       .record(
         z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a client name is letters, digits, ".", "_" or "-"'),
         z.strictObject({
           /** SHA-256 of the client's secret token, 64 hex digits (printf %s "$TOKEN" | sha256sum). */
           tokenSha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected the SHA-256 of the token: 64 hex digits (printf %s "$TOKEN" | sha256sum)'),
+          /** What the client may do. */
+          scopes: z.array(scopeSchema).min(1, `a client needs at least one scope: ${SCOPES.join(', ')}`),
         }),
       )
       .default({}),
-  })
-  .refine((a) => a.mode === 'off' || Object.keys(a.clients).length > 0, { message: 'auth.mode needs at least one entry under auth.clients', path: ['clients'] });
+    /** OIDC bearer tokens (JWT) from an identity provider, verified against its keys. */
+    oidc: oidcSchema.optional(),
+    /**
+     * Relay the client's Authorization header to the PACS on /dicom-web after the gateway checked it, for a PACS
+     * that authorises users itself (e.g. the same OIDC tokens). Off: the gateway's own credentials only.
+     */
+    passCredentialsToPacs: z.boolean().default(false),
+    /** Failed authentications from one address before it is refused for a while (429), and audited. */
+    throttle: z
+      .strictObject({
+        maxFailures: z.number().int().min(1).default(10),
+        windowMs: z.number().int().positive().default(60_000),
+        blockMs: z.number().int().positive().default(300_000),
+      })
+      .default({ maxFailures: 10, windowMs: 60_000, blockMs: 300_000 }),
+  });
 
 export const loggingSchema = z.strictObject({
   /** pino level: fatal, error, warn, info, debug, trace, silent. ANOFAIR_LOG_LEVEL overrides it. */
@@ -171,6 +268,18 @@ export const gatewayConfigSchema = z.strictObject({
   auth: authSchema.default(authSchema.parse({})),
   logging: loggingSchema.default(loggingSchema.parse({})),
   metrics: metricsSchema.default(metricsSchema.parse({})),
+  /** The audit trail's export to an IHE ATNA audit record repository (syslog); the trail itself is always kept. */
+  audit: auditSchema.default(auditSchema.parse({})),
+}).superRefine((c, ctx) => {
+  // a gateway on the network without credentials gives anyone who can reach it the clinical PACS and the
+  // research UIDs of any instance: only when asked for in so many words
+  if (c.auth.mode !== 'required' && !c.auth.allowUnauthenticatedNetwork && !isLoopbackHost(c.server.host)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['auth', 'mode'],
+      message: `refusing to listen on ${c.server.host} with auth.mode ${c.auth.mode}: anyone on the network could use the clinical proxy and the research API; use auth.mode: required (the default), listen on 127.0.0.1, or set auth.allowUnauthenticatedNetwork: true`,
+    });
+  }
 });
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

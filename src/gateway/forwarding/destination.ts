@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { clientTlsSchema } from '../tls/tls-config.js';
 
 /**
  * A research archive the gateway forwards to with STOW-RS. The gateway's configuration schema embeds
@@ -17,6 +18,8 @@ export const destinationSchema = z.strictObject({
   timeoutMs: z.number().int().positive().default(120_000),
   /** 'chunked' streams the request body; 'buffered' sends Content-Length, for servers that need it. */
   transfer: z.enum(['chunked', 'buffered']).default('chunked'),
+  /** TLS for an https URL: the CA to trust, a client certificate for mutual TLS, the name to verify. */
+  tls: clientTlsSchema.optional(),
 });
 
 export type DestinationConfig = z.infer<typeof destinationSchema>;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { DeidRecord } from '../../anonymizer/deid-types.js';
+import type { AuditSink } from '../audit/audit-event.js';
 import type { InstanceSpool } from '../spool/instance-spool.js';
 import type { GatewayStore, ItemOutcome, QueueItem } from '../store/gateway-store.js';
 import type { DestinationConfig } from './destination.js';
@@ -26,6 +27,8 @@ export interface ForwardingWorkerOptions {
   pollMs?: number;
   metrics?: ForwardingMetrics;
   logger?: Logger;
+  /** The audit trail: one 'forward' row per delivered batch, one 'quarantine' row per withheld instance. */
+  audit?: AuditSink;
   now?: () => number;
   random?: () => number;
 }
@@ -243,9 +246,12 @@ export class ForwardingWorker {
     const results = claimed.map((item) => ({ itemId: item.id, outcome: outcomes.get(item.id) ?? { kind: 'retry' as const, nextAttemptAt: this.now(), error: 'not attempted', counts: false } }));
     await this.o.store.settle(owner, results, this.now());
     const m = this.o.metrics;
+    const byId = new Map(claimed.map((item) => [item.id, item]));
+    const delivered: QueueItem[] = [];
     for (const { itemId, outcome } of results) {
       if (outcome.kind === 'delivered') {
         report.delivered++;
+        delivered.push(byId.get(itemId)!);
         m?.forwarded.inc({ destination: name });
       } else if (outcome.kind === 'retry') {
         report.retried++;
@@ -256,7 +262,25 @@ export class ForwardingWorker {
         m?.quarantined.inc({ destination: name, cause });
         // Pseudonymous ids only: the queue item id and the de-identified SOP Instance UID.
         this.o.logger?.warn({ destination: name, item: itemId, deidSopInstanceUID: outcome.deidSopInstanceUID, reason: outcome.reason }, 'forwarding: instance quarantined');
+        // the cause, not the reason: a reason is a sentence, and the trail holds codes and names only
+        const item = byId.get(itemId)!;
+        this.o.audit?.record({ type: 'quarantine', outcome: 'failure', actor: 'gateway', credential: 'system', detail: { item: itemId, destination: name, reason: cause, rule: item.job.rule, studyRef: item.studyRef } });
       }
+    }
+    if (delivered.length > 0) {
+      this.o.audit?.record({
+        type: 'forward',
+        outcome: 'success',
+        actor: 'gateway',
+        credential: 'system',
+        detail: {
+          destination: name,
+          instances: delivered.length,
+          rule: [...new Set(delivered.map((i) => i.job.rule))].join(','),
+          keyId: this.o.deid.key.id,
+          studyRef: delivered[0]!.studyRef,
+        },
+      });
     }
     this.o.logger?.info({ ...report }, 'forwarding: batch settled');
     return report;

@@ -96,6 +96,15 @@ describe('judging a STOW-RS answer per instance', () => {
     assert.ok([...j.instances.values()].every((v) => v.kind === 'retry' && !v.counts));
   });
 
+  it('a certificate the gateway cannot verify: the destination is misconfigured and paused; instances wait, uncounted', () => {
+    for (const code of ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT']) {
+      const j = judgeError(sent, Object.assign(new Error('fetch failed'), { cause: { code } }), policy);
+      assert.equal(j.destination.health, 'failing', code);
+      assert.match((j.destination as { error: string }).error, new RegExp(`no trusted TLS connection to the destination \\(${code}\\)`));
+      assert.ok([...j.instances.values()].every((v) => v.kind === 'retry' && !v.counts), code);
+    }
+  });
+
   it('500: retried, counted against each instance', () => {
     const j = judgeAnswer(sent, { status: 500, body: 'boom' }, policy);
     assert.ok([...j.instances.values()].every((v) => v.kind === 'retry' && v.counts));

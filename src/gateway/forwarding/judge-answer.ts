@@ -1,3 +1,4 @@
+import { isTlsFailure } from '../tls/tls-client-options.js';
 import { failureReasonName, hex4, warningReasonName } from './failure-reasons.js';
 import { inRanges, type RetryPolicy } from './retry-policy.js';
 import type { StowHttpAnswer } from './stow-client.js';
@@ -38,6 +39,12 @@ export function judgeError(sent: readonly SentInstance[], err: unknown, policy: 
   if ((code && policy.networkErrors.includes(code)) || e.name === 'TimeoutError' || e.name === 'AbortError') {
     const error = `no answer from the destination (${code ?? e.name})`;
     return { destination: { health: 'unreachable', error }, instances: everyone(sent, { kind: 'retry', error, counts: false }) };
+  }
+  // A certificate the gateway cannot verify (or a handshake it cannot complete) is the destination's set-up, not
+  // the instances': pause and say so, never count it towards their quarantine.
+  if (isTlsFailure(code)) {
+    const error = `no trusted TLS connection to the destination (${code}): check its certificate and destinations.<name>.tls`;
+    return { destination: { health: 'failing', error, pause: true }, instances: everyone(sent, { kind: 'retry', error, counts: false }) };
   }
   // Anything else happened on our side of the request (e.g. while producing the body): the instances' turn.
   const error = `the request failed: ${code ?? e.name ?? 'error'}`;

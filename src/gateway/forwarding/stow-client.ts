@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
+import { tlsDispatcher } from '../tls/tls-client-options.js';
 import { stowUrl, type DestinationConfig } from './destination.js';
 
 /** The HTTP answer to a STOW-RS request: status, a few headers, and the body as text (bounded). */
@@ -53,6 +54,15 @@ async function* multipartBody(boundary: string, parts: AsyncIterable<Uint8Array>
 }
 
 /**
+ * The dispatcher for a destination: with `tls`, an Agent holding its CA and client certificate (its files are
+ * read on the first call: the gateway calls this for every destination at start, so a bad file fails the
+ * start); without, undici's global one.
+ */
+export function destinationDispatcher(name: string, destination: DestinationConfig): Dispatcher | undefined {
+  return destination.tls ? tlsDispatcher(`destinations.${name}.tls`, destination.tls) : undefined;
+}
+
+/**
  * POST instances to a destination with STOW-RS (PS3.18 10.5): multipart/related; type="application/dicom",
  * one Part 10 instance per part, asking for a application/dicom+json response. Network failures reject with
  * the undici/Node error (its `code` says what happened); any HTTP answer resolves.
@@ -86,7 +96,7 @@ export async function postInstances(
     headers,
     body,
     signal,
-    dispatcher: options.dispatcher,
+    dispatcher: options.dispatcher ?? destinationDispatcher('<name>', destination),
     headersTimeout: destination.timeoutMs,
     bodyTimeout: destination.timeoutMs,
   });

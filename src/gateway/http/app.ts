@@ -8,11 +8,15 @@ import { relayRead } from '../proxy/dicomweb-proxy.js';
 import type { UpstreamClient } from '../proxy/upstream-client.js';
 import { receiveDeidStow } from '../stow/deid-stow.js';
 import type { ResearchIntake } from '../stow/research-intake.js';
+import type { AccessControl } from '../access/access-control.js';
+import { researchApiScopes } from '../access/scopes.js';
+import { NO_AUDIT, type AuditSink } from '../audit/audit-event.js';
 import { relayStow } from '../stow/stow-tap.js';
-import { clientAuth } from './client-auth.js';
+import { requestAudit } from './request-audit.js';
 import { errorHandler, notFound } from './error-response.js';
 import { HttpMetrics } from './http-metrics.js';
 import { requestLog } from './request-log.js';
+import { UploadGuard, uploadLimits } from './upload-guard.js';
 
 export interface AppDependencies {
   config: Readonly<GatewayConfig>;
@@ -27,6 +31,10 @@ export interface AppDependencies {
   tmpRoot: string;
   /** Extra facts for GET /status (e.g. the research pipeline's queue status). */
   status?: () => Promise<Record<string, unknown>>;
+  /** Host check, authentication and the scope of each route family. */
+  access: AccessControl;
+  /** The audit trail (clinical requests and de-identify-only uploads are recorded here). */
+  audit?: AuditSink;
 }
 
 /** Express 5 passes rejected promises to next(); this names the intent. */
@@ -50,15 +58,20 @@ export function createApp(deps: AppDependencies): Express {
   const metrics = new HttpMetrics(deps.registry);
   const { config, upstream, logger } = deps;
   const stowCtx = { upstream, config, research: deps.research, tmpRoot: deps.tmpRoot, metrics, logger };
+  const uploads = new UploadGuard(uploadLimits(config), { registry: deps.registry, logger });
 
+  const { access } = deps;
+  const audit = deps.audit ?? NO_AUDIT;
   app.use(requestLog(logger, metrics));
-  app.use(clientAuth(config.auth));
+  app.use(access.hostCheck());
+  app.use(access.authenticate());
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
   app.get(
     '/status',
+    access.requireScope(['operator']),
     route(async (_req, res) => {
       res.json({
         upstream: upstream.url,
@@ -71,6 +84,7 @@ export function createApp(deps: AppDependencies): Express {
   if (config.metrics.enabled) {
     app.get(
       '/metrics',
+      access.requireScope(['metrics']),
       route(async (_req, res) => {
         res.type(deps.registry.contentType).send(await deps.registry.metrics());
       }),
@@ -86,13 +100,13 @@ export function createApp(deps: AppDependencies): Express {
         return;
       }
       if (req.method === 'POST' && STOW_PATH.test(target.path)) {
-        await relayStow(req, res, target, stowCtx);
+        await uploads.run('stow', req, res, () => relayStow(req, res, target, stowCtx));
         return;
       }
       throw methodNotAllowed(req.method, target.path);
     }),
   );
-  app.use('/dicom-web', dicomWeb);
+  app.use('/dicom-web', access.requireScope(['clinical']), requestAudit(audit, 'clinical'), dicomWeb);
 
   if (config.deidEndpoint.enabled) {
     const deid = express.Router();
@@ -102,13 +116,13 @@ export function createApp(deps: AppDependencies): Express {
         if (req.method !== 'POST' || !STOW_PATH.test(target.path)) {
           throw new AnofairError('METHOD_NOT_ALLOWED', 'the de-identify-only endpoint takes STOW-RS: POST /deid/dicom-web/studies[/{study}]', { allow: ['POST'] });
         }
-        await receiveDeidStow(req, res, target, stowCtx);
+        await uploads.run('deid-stow', req, res, () => receiveDeidStow(req, res, target, stowCtx));
       }),
     );
-    app.use('/deid/dicom-web', deid);
+    app.use('/deid/dicom-web', access.requireScope(['research-ingest']), requestAudit(audit, 'deid'), deid);
   }
 
-  if (deps.apiRouter) app.use('/api', deps.apiRouter);
+  if (deps.apiRouter) app.use('/api', access.requireScope((req) => researchApiScopes(req.method, req.path)), deps.apiRouter);
 
   app.use(notFound);
   app.use(errorHandler(logger, metrics));

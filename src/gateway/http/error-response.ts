@@ -28,7 +28,15 @@ export function sendError(res: Response, err: AnofairError, reference?: string):
   const status = ERROR_CATALOGUE[err.code].http;
   const body: ErrorBody = { error: { code: err.code, status, message: err.message, ...(err.details ? { details: err.details } : {}), ...(reference ? { reference } : {}) } };
   if (err.code === 'METHOD_NOT_ALLOWED' && Array.isArray(err.details?.allow)) res.setHeader('allow', (err.details.allow as string[]).join(', '));
-  if (err.code === 'UNAUTHORIZED') res.setHeader('www-authenticate', ['Bearer realm="anofair"', 'Basic realm="anofair", charset="UTF-8"']);
+  if (err.code === 'UNAUTHORIZED') {
+    // RFC 6750 3: a refused token is invalid_token; no credentials at all gets the bare challenge
+    const invalid = err.details?.invalidToken === true ? `, error="invalid_token", error_description="${err.message.replace(/["\\]/g, '')}"` : '';
+    res.setHeader('www-authenticate', [`Bearer realm="anofair"${invalid}`, 'Basic realm="anofair", charset="UTF-8"']);
+  }
+  if (err.code === 'FORBIDDEN' && typeof err.details?.scope === 'string') {
+    res.setHeader('www-authenticate', `Bearer realm="anofair", error="insufficient_scope", scope="${err.details.scope}"`);
+  }
+  if ((err.code === 'THROTTLED' || err.code === 'BUSY') && typeof err.details?.retryAfterS === 'number') res.setHeader('retry-after', String(err.details.retryAfterS));
   res.status(status).type('application/json').send(JSON.stringify(body));
 }
 

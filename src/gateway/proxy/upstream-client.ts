@@ -1,6 +1,7 @@
 import { Pool, type Dispatcher } from 'undici';
 import { AnofairError, withLogContext } from '../../errors/anofair-error.js';
 import type { GatewayConfig } from '../config/config-schema.js';
+import { clientTlsOptions, isTlsFailure } from '../tls/tls-client-options.js';
 
 export interface UpstreamRequest {
   method: 'GET' | 'HEAD' | 'POST';
@@ -46,7 +47,8 @@ export class UpstreamClient {
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.pool = new Pool(this.origin, {
       connections: config.connections,
-      connect: { timeout: config.connectTimeoutMs },
+      // upstream.tls's files are read here, once: a missing or unusable one fails the start (CONFIG_INVALID).
+      connect: { timeout: config.connectTimeoutMs, ...clientTlsOptions('upstream.tls', config.tls) },
       headersTimeout: config.headersTimeoutMs,
       bodyTimeout: config.bodyTimeoutMs,
       keepAliveTimeout: 30_000,
@@ -86,8 +88,16 @@ export class UpstreamClient {
 }
 
 /** The PACS's address goes to the gateway's log only: a client is never told where the PACS is. */
-function upstreamError(code: 'UPSTREAM_TIMEOUT' | 'UPSTREAM_UNREACHABLE' | 'UPSTREAM_ERROR', message: string, cause: string, upstream: string, err: unknown): AnofairError {
-  return withLogContext(new AnofairError(code, message, { cause }, { cause: err }), { upstream });
+function upstreamError(code: 'UPSTREAM_TIMEOUT' | 'UPSTREAM_UNREACHABLE' | 'UPSTREAM_ERROR', message: string, cause: string, upstream: string, err: unknown, context: Record<string, string> = {}): AnofairError {
+  return withLogContext(new AnofairError(code, message, { cause }, { cause: err }), { upstream, ...context });
+}
+
+/** The innermost message of an error chain (Node's TLS errors say there what failed, e.g. "certificate has expired"). */
+function innermostMessage(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  let message = 'error';
+  for (let depth = 0; e && depth < 4; depth++, e = e.cause as typeof e) if (typeof e.message === 'string' && e.message) message = e.message;
+  return message;
 }
 
 /** The one mapping from network failures to the catalogue (502 unreachable / 504 timeout / 502 failed). */
@@ -95,6 +105,8 @@ export function toUpstreamError(err: unknown, upstream: string): AnofairError {
   if (err instanceof AnofairError) return err;
   const code = errorCode(err);
   if (code && TIMEOUT.has(code)) return upstreamError('UPSTREAM_TIMEOUT', `the clinical PACS did not answer in time (${code})`, code, upstream, err);
+  // Why the certificate or handshake failed (names the PACS's host) is for the log only.
+  if (isTlsFailure(code)) return upstreamError('UPSTREAM_UNREACHABLE', `no trusted TLS connection to the clinical PACS (${code})`, code!, upstream, err, { tls: innermostMessage(err) });
   if (code && UNREACHABLE.has(code)) return upstreamError('UPSTREAM_UNREACHABLE', `the clinical PACS could not be reached (${code})`, code, upstream, err);
   if ((err as Error)?.name === 'AbortError' || code === 'UND_ERR_ABORTED') {
     return upstreamError('UPSTREAM_ERROR', 'the upstream request was aborted', 'aborted', upstream, err);

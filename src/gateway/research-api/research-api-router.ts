@@ -1,6 +1,9 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { AnofairError } from '../../errors/anofair-error.js';
+import { principalOf } from '../access/access-control.js';
+import type { AuditActor } from '../audit/audit-event.js';
 import type { ResearchPipeline } from '../research-pipeline.js';
+import { senderOf } from '../stow/sender.js';
 import { itemView, quarantineView } from './queue-report.js';
 
 function parseId(text: string | string[] | undefined): number {
@@ -15,6 +18,12 @@ function parseCount(text: unknown, name: string, fallback: number, max: number):
     throw new AnofairError('BAD_REQUEST', `${name} must be an integer from 0 to ${max}`);
   }
   return Number(text);
+}
+
+/** Who asks, for the audit trail: the principal access control set (absent without it) and the peer address. */
+function actorOf(req: Request, res: Response, route: string): AuditActor {
+  const principal = principalOf(res);
+  return { actor: principal?.name, credential: principal?.credential, address: senderOf(req, res).address, method: req.method, route };
 }
 
 /** Express 5 passes rejected promises to next(); this keeps the handlers short and typed. */
@@ -60,7 +69,7 @@ export function researchApiRouter(pipeline: ResearchPipeline, options: { dryRunM
         address: typeof q.address === 'string' && q.address !== '' ? q.address : undefined,
       };
       res.set('cache-control', 'no-store');
-      res.json(await pipeline.dryRun(new Uint8Array(body.buffer, body.byteOffset, body.byteLength), sender));
+      res.json(await pipeline.dryRun(new Uint8Array(body.buffer, body.byteOffset, body.byteLength), sender, actorOf(req, res, '/api/rules')));
     }),
   );
 
@@ -85,14 +94,14 @@ export function researchApiRouter(pipeline: ResearchPipeline, options: { dryRunM
   router.post(
     '/quarantine/:id/retry',
     handle(async (req, res) => {
-      res.json(itemView(await pipeline.retryQuarantined(parseId(req.params.id))));
+      res.json(itemView(await pipeline.retryQuarantined(parseId(req.params.id), actorOf(req, res, '/api/quarantine'))));
     }),
   );
 
   router.delete(
     '/quarantine/:id',
     handle(async (req, res) => {
-      res.json(itemView(await pipeline.discardQuarantined(parseId(req.params.id))));
+      res.json(itemView(await pipeline.discardQuarantined(parseId(req.params.id), actorOf(req, res, '/api/quarantine'))));
     }),
   );
 
