@@ -67,6 +67,8 @@ function queryKeysOf(query: string): { queryKeys?: string } {
 export function requestAudit(audit: AuditSink, family: 'clinical' | 'deid'): RequestHandler {
   return (req, res, next) => {
     const facts = dicomWebRequestFacts(req.method, req.url, family);
+    // read now: once the connection is closed the request may no longer have its socket
+    const address = senderOf(req, res).address;
     let written = false;
     const write = (): void => {
       if (written) return;
@@ -78,7 +80,7 @@ export function requestAudit(audit: AuditSink, family: 'clinical' | 'deid'): Req
         outcome: completed && res.statusCode < 400 ? 'success' : 'failure',
         actor: principal?.name,
         credential: principal?.credential,
-        address: senderOf(req, res).address,
+        address,
         method: req.method,
         route: family === 'deid' ? '/deid/dicom-web' : '/dicom-web',
         status: res.statusCode,
