@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { applyMigrations } from '../store/sqlite-migrations.js';
 import { Counter, type Registry } from 'prom-client';
 import { AnofairError } from '../../errors/anofair-error.js';
 import type { Logger } from '../../observability/logger.js';
@@ -188,15 +189,9 @@ export class AuditTrail implements AuditSink {
   }
 
   private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version > MIGRATIONS.length) throw new Error(`the audit trail was written by a newer gateway (schema ${version}, this one knows ${MIGRATIONS.length})`);
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
-      }).immediate();
-    }
+    applyMigrations(this.db, MIGRATIONS, 'the audit trail');
   }
+
 
   /** The journal mode and synchronous level in force (for tests). */
   durability(): { journalMode: string; synchronous: number } {

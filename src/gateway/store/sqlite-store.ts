@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { applyMigrations } from './sqlite-migrations.js';
 import { AnofairError } from '../../errors/anofair-error.js';
 import type {
   ClaimRequest,
@@ -102,17 +103,9 @@ export class SqliteStore implements GatewayStore {
   }
 
   private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version > MIGRATIONS.length) {
-      throw new Error(`the store was written by a newer gateway (schema ${version}, this one knows ${MIGRATIONS.length})`);
-    }
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
-      }).immediate();
-    }
+    applyMigrations(this.db, MIGRATIONS, 'the store');
   }
+
 
   /** The journal mode and synchronous level in force (for tests and `status`). */
   durability(): { journalMode: string; synchronous: number } {
