@@ -9,7 +9,7 @@ import { readPart10 } from '../dicom/part10.js';
 import { DEFAULT_OPTIONS, generatePhantoms } from '../phantoms/generate.js';
 import { parseLabels } from '../phantoms/labels.js';
 import { REPO_ROOT } from '../../test/support/repo-paths.js';
-import { evaluateAnonymization, reidPairs, type EvalImage } from './anonymization-eval.js';
+import { evaluateAnonymization, reidPairs, type EvalImage, type EvalOptions, type FindingDetector } from './anonymization-eval.js';
 import { EvaluationModels } from './evaluation-models.js';
 import { rocAuc } from './roc-auc.js';
 
@@ -43,35 +43,86 @@ describe('evaluateAnonymization (the demo evaluation models on phantoms)', () =>
     models = await EvaluationModels.load(join(REPO_ROOT, 'models', 'demo'));
     images = parseLabels(readFileSync(join(dir, 'labels.jsonl'), 'utf8')).map((l) => {
       const display = toDisplay(readGreyPixels(readPart10(readFileSync(join(dir, l.file))).dataset));
-      return { patient: l.patient_id, male: l.sex === 'M', old: l.age_group === '>=60', findings: l.findings.map((f) => f.label), original: display, anonymized: display, regeneratedFraction: 0 };
+      return {
+        image: l.image_id,
+        patient: l.patient_id,
+        male: l.sex === 'M',
+        old: l.age_group === '>=60',
+        findings: l.findings.map((f) => f.label),
+        truth: l.findings.map((f) => ({ label: f.label, box: f.box })),
+        original: display,
+        anonymized: display,
+        kept: new Uint8Array(display.data.length).fill(1),
+      };
     });
   });
+  // one rotation and few resamples: the same code paths, in seconds
+  const quick: EvalOptions = { bootstrap: { resamples: 200, seed: 1 }, attack: { variants: [{ feature: 'high-pass', rotations: [0] }, { feature: 'intensity', rotations: [0] }] } };
+  // a detector that finds a nodule in the top left corner of every image it is shown
+  const cornerNodule: FindingDetector = { confidence: 0.25, detect: async () => [{ finding: 'nodule', score: 0.9, box: [2, 2, 14, 14] }] };
   after(async () => {
     await models?.release();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('measures nothing lost when the "anonymization" changes nothing: the same AUCs, no attribute changed', async () => {
-    const r = await evaluateAnonymization(images, models);
+  it('measures nothing lost when the "anonymization" changes nothing: the same AUCs, and the pixels link images far above chance', async () => {
+    const r = await evaluateAnonymization(images, models, { ...quick, detector: cornerNodule });
     assert.equal(r.images, 18);
-    assert.equal(r.reidentification.aucAnonymized, r.reidentification.aucOriginals);
-    assert.ok(r.reidentification.aucOriginals > 0.75, `re-identification works on originals: ${r.reidentification.aucOriginals}`);
+    assert.deepEqual(r.reidentification.aucAnonymized, r.reidentification.aucOriginals);
+    assert.ok(r.reidentification.aucOriginals.estimate > 0.75, `re-identification works on originals: ${r.reidentification.aucOriginals.estimate}`);
+    const i = r.reidentification.aucOriginals;
+    assert.ok(i.lo <= i.estimate && i.estimate <= i.hi, 'the interval holds the estimate');
     assert.equal(r.attributes.sexFlipped, 0);
     assert.deepEqual(r.attributes.judgedMale.anonymized, r.attributes.judgedMale.originals);
-    for (const d of r.diagnostic) assert.equal(d.aucAnonymized, d.aucOriginals, d.finding);
+    for (const d of r.diagnostic) {
+      assert.deepEqual(d.aucAnonymized, d.aucOriginals, d.finding);
+      assert.equal(d.aucDrop.estimate, 0, d.finding);
+      assert.equal(d.correlation.estimate, 1, d.finding);
+    }
+    // every pixel released unchanged: the kept-region attack links the images to their patients far above chance
+    // (not all: the whole image carries each study's own shutters and text, which the correlation also sees)
+    assert.deepEqual(r.keptShare, { mean: 1, median: 1, min: 1, max: 1, imagesKeepingNothing: 0, keptPixelsChanged: 0 });
+    const k = r.keptRegionAttack.strongest;
+    assert.equal(k.chance, round4(2 / 17));
+    assert.ok(k.ratioToChance.estimate > 3, `attack rank-1 ${k.rank1.estimate}, ${k.ratioToChance.estimate} x chance, AUC ${k.auc.estimate}`);
+    assert.ok(k.auc.estimate > 0.6, `attack AUC ${k.auc.estimate}`);
+    const target = (name: string) => r.targets.find((t) => t.target.startsWith(name))!;
+    assert.equal(target('kept-region attack').met, false);
+    assert.ok(r.targets.filter((t) => t.target.startsWith('diagnostic')).every((t) => t.met), 'diagnosis unchanged: its targets met');
+    // the corner nodule lies in kept pixels: not a hallucination
+    assert.equal(r.hallucinations!.imagesWith, 0);
+    assert.equal(target('share of images with a hallucinated finding').met, true);
+    assert.deepEqual(r.seeds, { pairs: 20260, bootstrap: 1 });
+    assert.equal(r.roc.reidOriginals.at(-1)![0], 1);
   });
 
-  it('measures unlinkable, uninformative images as chance: re-identification near 0.5, diagnosis at 0.5', async () => {
-    const blank = images.map((i) => ({ ...i, anonymized: { ...i.original, data: new Float32Array(i.original.data.length).fill(0.5) }, regeneratedFraction: 1 }));
-    const r = await evaluateAnonymization(blank, models);
+  it('measures unlinkable, uninformative images as chance: re-identification near 0.5, diagnosis at 0.5, attack at chance', async () => {
+    const blank = images.map((i) => ({ ...i, anonymized: { ...i.original, data: new Float32Array(i.original.data.length).fill(0.5) }, kept: new Uint8Array(i.original.data.length) }));
+    const r = await evaluateAnonymization(blank, models, { ...quick, detector: cornerNodule });
     // the blank image's score still varies with the other (original) image of each pair: chance, not exactly 0.5
-    assert.ok(Math.abs(r.reidentification.aucAnonymized - 0.5) < 0.2, `re-identification AUC ${r.reidentification.aucAnonymized}`);
-    assert.ok(r.reidentification.aucOriginals - r.reidentification.aucAnonymized > 0.2);
-    for (const d of r.diagnostic) if (d.positives > 0 && d.positives < r.images) assert.equal(d.aucAnonymized, 0.5, d.finding);
+    const a = r.reidentification.aucAnonymized.estimate;
+    assert.ok(Math.abs(a - 0.5) < 0.2, `re-identification AUC ${a}`);
+    assert.ok(r.reidentification.aucOriginals.estimate - a > 0.2);
+    for (const d of r.diagnostic) if (d.positives > 0 && d.positives < r.images) assert.equal(d.aucAnonymized.estimate, 0.5, d.finding);
     assert.ok(r.attributes.judgedMale.anonymized === 0 || r.attributes.judgedMale.anonymized === 1, 'one grey image: one verdict for all');
-    assert.deepEqual(r.regeneratedFraction, { mean: 1, min: 1, max: 1 });
+    assert.equal(r.keptShare.imagesKeepingNothing, 18);
+    const k = r.keptRegionAttack.strongest;
+    assert.equal(k.rank1.estimate, k.chance);
+    assert.equal(k.ratioToChance.estimate, 1);
+    assert.equal(k.auc.estimate, 0.5);
+    assert.equal(r.targets.find((t) => t.target.startsWith('kept-region attack'))!.met, true);
+    // the corner nodule is now in regenerated pixels, on images without a nodule there
+    const withNodule = blank.filter((i) => i.truth.some((t) => t.label === 'nodule' && t.box[0]! < 14 && t.box[1]! < 14)).length;
+    assert.equal(r.hallucinations!.imagesWith, 18 - withNodule);
+    assert.equal(r.hallucinations!.share.estimate, round4((18 - withNodule) / 18));
+    assert.equal(r.hallucinations!.list[0]!.image, blank[0]!.image);
+    // the detector reports the same corner nodule on the originals: nothing added by the regeneration
+    assert.equal(r.hallucinations!.originals.imagesWith, 18 - withNodule);
+    assert.equal(r.hallucinations!.added.imagesWith, 0);
   });
 });
+
+const round4 = (v: number): number => Math.round(v * 10000) / 10000;
 
 describe('anofair eval', () => {
   let dir: string;
@@ -83,17 +134,28 @@ describe('anofair eval', () => {
 
   it('anonymizes a split and writes report.json and a self-contained report.html', () => {
     const out = join(dir, 'report');
-    const r = spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'anofair.js'), 'eval', '--data', join(dir, 'ph'), '--split', 'train', '--limit', '6', '--steps', '4', '--out', out], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'anofair.js'), 'eval', '--data', join(dir, 'ph'), '--split', 'train', '--limit', '6', '--steps', '4', '--resamples', '100', '--out', out], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /evaluated 6 images of \d patients/);
-    assert.match(r.stderr, /re-identification AUC: originals [\d.]+, anonymized [\d.]+/);
-    const json = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { report: { images: number; diagnostic: unknown[] } };
+    assert.match(r.stderr, /re-identification AUC: originals [\d.]+ \[[\d.]+, [\d.]+\], anonymized [\d.]+ \[/);
+    assert.match(r.stderr, /kept-region attack \([a-z-]+\): rank-1 [\d.]+ \[/);
+    assert.match(r.stderr, /targets \(\d+ of 14 met/);
+    assert.match(r.stderr, /(met {3}|MISSED) share of images with a hallucinated finding/);
+    type Json = { meta: Record<string, string>; report: { images: number; diagnostic: { correlation: { lo: number } }[]; targets: { met: boolean }[]; keptRegionAttack: { variants: unknown[] }; hallucinations: { confidence: number }; bootstrap: { resamples: number; seed: number } } };
+    const json = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Json;
     assert.equal(json.report.images, 6);
     assert.equal(json.report.diagnostic.length, 6);
+    assert.equal(json.report.targets.length, 14);
+    assert.equal(json.report.keptRegionAttack.variants.length, 2);
+    assert.equal(json.report.hallucinations.confidence, 0.25, "the detector manifest's suggested confidence");
+    assert.deepEqual(json.report.bootstrap, { unit: 'patient', method: 'percentile', resamples: 100, seed: 20261, level: 0.95 });
+    assert.match(json.meta.seeds!, /bootstrap 20261/);
     const html = readFileSync(join(out, 'report.html'), 'utf8');
-    for (const heading of ['Privacy: re-identification', 'Fairness: attributes', 'Utility: diagnostic', 'Examples']) assert.ok(html.includes(heading), heading);
+    for (const heading of ['Targets', 'Privacy: re-identification', 'attack on the pixels released unchanged', 'Fairness: attributes', 'Utility: diagnostic', 'hallucinated findings', 'Not measured yet', 'Examples']) assert.ok(html.includes(heading), heading);
+    assert.equal((html.match(/<polyline /g) ?? []).length, 3, 'three ROC curves');
     assert.equal((html.match(/src="data:image\/png;base64,/g) ?? []).length, 12, 'six before/after pairs embedded');
     assert.doesNotMatch(html, /src="(?!data:)/, 'nothing loaded from elsewhere');
+    assert.doesNotMatch(html, /href="http/, 'no link out either');
   });
 
   it('refuses a folder that is not a phantom set, with one line and exit code 2', () => {

@@ -1,33 +1,112 @@
 import type { GreyImage } from '../anonymizer/pixel/image-resize.js';
+import { bootstrapInterval, bootstrapPlan, WeightedAuc, weightedMean, weightedPearson, type BootstrapPlan, type Interval } from './bootstrap.js';
+import { atLeast, atMost, TARGETS, type TargetResult } from './eval-targets.js';
 import type { EvaluationModels } from './evaluation-models.js';
-import { rocAuc } from './roc-auc.js';
+import { hallucinatedFindings, notFoundOn, type FoundFinding, type TruthFinding } from './hallucinated-findings.js';
+import { keptRegionScores, queryLinkage, standardiseRows, type AttackFeature } from './kept-region-attack.js';
+import { rocAuc, rocCurve } from './roc-auc.js';
 import { seededRandom } from './seeded-random.js';
 
 /**
- * How well an anonymization worked, measured as CXR-AnoFAIR measures it, on labelled images (phantoms):
- * - privacy: can the re-identification network still link an anonymized image to another image of the same
- *   patient? (ROC-AUC of p(same patient); 0.5 = unlinkable), against the same pairs of originals;
- * - fairness: what share of the anonymized images the attribute classifier judges male / aged >= 60, against the
- *   originals and the training data (the generator should not skew it), and how far each image's attributes moved;
- * - utility: diagnostic AUC per finding on anonymized images against originals (the kept regions should keep it).
+ * How well an anonymization worked, on labelled images (phantoms), each number with a 95% bootstrap interval
+ * over patients:
+ * - privacy: the re-identification network (PriCheXy-Net's Siamese design, trained on originals) links a
+ *   released image to another original of the patient (ROC-AUC; 0.5 = unlinkable), against the same pairs of
+ *   originals; and a model-free attack on what the release leaves unchanged (the kept regions), as rank-1
+ *   linkage against chance and ROC-AUC;
+ * - fairness: what share of the anonymized images the attribute classifier judges male / aged >= 60, and how
+ *   far each image's judged attributes moved;
+ * - utility: diagnostic AUC per finding on anonymized images against originals, the agreement of the
+ *   classifier's outputs on the two, and findings the detector reports in regenerated pixels that the patient
+ *   does not have (hallucinations).
  */
 
 export interface EvalImage {
+  image: string;
   patient: string;
   male: boolean;
   old: boolean;
   /** finding labels of the image (lower case, as the phantoms' labels) */
   findings: string[];
+  /** the ground truth's finding boxes, in the image's pixels */
+  truth: TruthFinding[];
   original: GreyImage;
   anonymized: GreyImage;
-  regeneratedFraction: number;
+  /** 1 where the released pixel is the original's, unchanged (kept boxes less burned-in text) */
+  kept: Uint8Array;
+}
+
+export interface AttackVariant {
+  feature: AttackFeature;
+  /** rotations of the originals tried, degrees */
+  rotations: number[];
+}
+
+/** The strongest of those measured on the phantoms (high-pass, rotations); intensity as the plain reference. */
+export const DEFAULT_ATTACK_VARIANTS: AttackVariant[] = [
+  { feature: 'high-pass', rotations: [0, -1.5, 1.5, -3, 3] },
+  { feature: 'intensity', rotations: [0] },
+];
+
+export interface FindingDetector {
+  /** findings (not text) at the reporting threshold, boxes in the image's pixels */
+  detect(image: GreyImage): Promise<FoundFinding[]>;
+  /** the reporting threshold (the manifest's suggested confidence) */
+  confidence: number;
+}
+
+export interface ProgressFactory {
+  (total: number, label: string): { tick(): void; stop(): void };
+}
+
+export interface EvalOptions {
+  /** seeds the different-patient pairs of the re-identification network (default 20260) */
+  pairSeed?: number;
+  bootstrap?: { resamples: number; seed: number };
+  attack?: { maxShift?: number; variants?: AttackVariant[] };
+  detector?: FindingDetector;
+  progress?: ProgressFactory;
+}
+
+export const DEFAULT_PAIR_SEED = 20260;
+export const DEFAULT_BOOTSTRAP = { resamples: 1000, seed: 20261 } as const;
+
+export interface AttackVariantResult extends AttackVariant {
+  /** share of released images whose best-scoring original is another image of the patient */
+  rank1: Interval;
+  /** the same for a random ranking of the gallery */
+  chance: number;
+  ratioToChance: Interval;
+  /** ROC-AUC of the row-standardised scores over every (released, original) pair, same patient or not */
+  auc: Interval;
+  /** rank-1 among the released images that keep at least one pixel */
+  rank1AmongKeeping: number;
+  seconds: number;
+}
+
+export interface Hallucination {
+  image: string;
+  finding: string;
+  score: number;
+  box: [number, number, number, number];
 }
 
 export interface AnonymizationReport {
   images: number;
   patients: number;
-  regeneratedFraction: { mean: number; min: number; max: number };
-  reidentification: { pairs: number; samePatientPairs: number; aucOriginals: number; aucAnonymized: number };
+  /** share of each image released unchanged */
+  keptShare: { mean: number; median: number; min: number; max: number; imagesKeepingNothing: number; keptPixelsChanged: number };
+  reidentification: { pairs: number; samePatientPairs: number; aucOriginals: Interval; aucAnonymized: Interval };
+  keptRegionAttack: {
+    assumption: string;
+    maxShift: number;
+    /** originals each released image is compared with (all but its own source) */
+    gallery: number;
+    linkable: number;
+    variants: AttackVariantResult[];
+    /** the variant with the highest rank-1 */
+    strongest: AttackVariantResult;
+  };
   attributes: {
     judgedMale: { originals: number; anonymized: number };
     judgedOld: { originals: number; anonymized: number };
@@ -37,7 +116,25 @@ export interface AnonymizationReport {
     sexFlipped: number;
     ageFlipped: number;
   };
-  diagnostic: { finding: string; positives: number; aucOriginals: number; aucAnonymized: number }[];
+  diagnostic: { finding: string; positives: number; aucOriginals: Interval; aucAnonymized: Interval; aucDrop: Interval; correlation: Interval }[];
+  hallucinations?: {
+    confidence: number;
+    rule: string;
+    imagesWith: number;
+    share: Interval;
+    findings: number;
+    byFinding: Record<string, number>;
+    /** the same rule on the originals (the detector's own false positives there): what the regeneration did not add */
+    originals: { imagesWith: number; share: Interval };
+    /** hallucinations the detector does not also report at the same place on the original: added by the regeneration */
+    added: { imagesWith: number; share: Interval; findings: number };
+    list: Hallucination[];
+  };
+  targets: TargetResult[];
+  bootstrap: { unit: 'patient'; method: 'percentile'; resamples: number; seed: number; level: number };
+  seeds: { pairs: number; bootstrap: number };
+  /** for drawing: (false positive rate, true positive rate) */
+  roc: { reidOriginals: [number, number][]; reidAnonymized: [number, number][]; keptRegionAttack: [number, number][] };
 }
 
 /** Every same-patient pair and as many random different-patient pairs (seeded), as the builder's protocol. */
@@ -59,38 +156,196 @@ export function reidPairs(images: readonly { patient: string }[], seed: number):
 
 const mean = (v: number[]): number => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN);
 const round = (v: number): number => (Number.isFinite(v) ? Math.round(v * 10000) / 10000 : v);
+const roundInterval = (i: Interval): Interval => ({ estimate: round(i.estimate), lo: round(i.lo), hi: round(i.hi) });
+const roundCurve = (c: [number, number][]): [number, number][] => c.map(([x, y]) => [round(x), round(y)]);
 
-export async function evaluateAnonymization(images: EvalImage[], models: EvaluationModels, seed = 20260): Promise<AnonymizationReport> {
+/** A pair's weight in a patient resample: a same-patient pair counts once per draw of its patient, a pair of two
+ * patients once per combination of their draws. */
+function pairWeight(w: ArrayLike<number>, a: number, b: number): number {
+  return a === b ? w[a]! : w[a]! * w[b]!;
+}
+
+function keptShares(images: readonly EvalImage[]): AnonymizationReport['keptShare'] {
+  let changed = 0;
+  const shares = images.map((img) => {
+    let kept = 0;
+    for (let i = 0; i < img.kept.length; i++) {
+      if (!img.kept[i]) continue;
+      kept++;
+      if (img.original.data[i] !== img.anonymized.data[i]) changed++;
+    }
+    return kept / img.kept.length;
+  });
+  const sorted = [...shares].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return {
+    mean: round(mean(shares)),
+    median: round(sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2),
+    min: round(sorted[0]!),
+    max: round(sorted.at(-1)!),
+    imagesKeepingNothing: shares.filter((s) => s === 0).length,
+    keptPixelsChanged: changed,
+  };
+}
+
+function attackVariant(images: readonly EvalImage[], patientIndex: Int32Array, plan: BootstrapPlan, variant: AttackVariant, maxShift: number, progress?: ProgressFactory): { result: AttackVariantResult; curve: [number, number][] } {
+  const n = images.length;
+  const t0 = performance.now();
+  const bar = progress?.(n, `kept-region attack (${variant.feature})`);
+  const raw = keptRegionScores(
+    images.map((i) => ({ patient: i.patient, original: i.original, released: i.anonymized, kept: i.kept })),
+    { feature: variant.feature, rotations: variant.rotations, maxShift, ...(bar ? { onOriginal: () => bar.tick() } : {}) },
+  );
+  bar?.stop();
+  const seconds = Math.round((performance.now() - t0) / 100) / 10;
+  const linkage = queryLinkage(raw, images.map((i) => i.patient));
+  const linkable = linkage.flatMap((l, q) => (l ? [q] : []));
+  const rank1 = Float64Array.from(linkable, (q) => linkage[q]!.rank1);
+  const chance = Float64Array.from(linkable, (q) => linkage[q]!.chance);
+  const qWeight = (w: ArrayLike<number>) => (k: number) => w[patientIndex[linkable[k]!]!]!;
+  // the attacker may standardise each released image's scores over the gallery: a threshold then means the same
+  // for every image, which is what a pair-level AUC needs
+  const z = standardiseRows(raw, n);
+  const labels: boolean[] = [];
+  const scores: number[] = [];
+  const pa: number[] = [];
+  const pb: number[] = [];
+  for (let q = 0; q < n; q++) {
+    for (let g = 0; g < n; g++) {
+      if (q === g) continue;
+      labels.push(images[q]!.patient === images[g]!.patient);
+      scores.push(z[q * n + g]!);
+      pa.push(patientIndex[q]!);
+      pb.push(patientIndex[g]!);
+    }
+  }
+  const auc = new WeightedAuc(labels, scores);
+  const keeping = linkable.map((q, k) => [q, k] as const).filter(([q]) => images[q]!.kept.includes(1));
+  return {
+    result: {
+      ...variant,
+      rank1: roundInterval(bootstrapInterval(plan, (w) => weightedMean(rank1, qWeight(w)))),
+      chance: round(mean([...chance])),
+      ratioToChance: roundInterval(bootstrapInterval(plan, (w) => weightedMean(rank1, qWeight(w)) / weightedMean(chance, qWeight(w)))),
+      auc: roundInterval(bootstrapInterval(plan, (w) => auc.auc((i) => pairWeight(w, pa[i]!, pb[i]!)))),
+      rank1AmongKeeping: round(mean(keeping.map(([, k]) => rank1[k]!))),
+      seconds,
+    },
+    curve: rocCurve(labels, scores),
+  };
+}
+
+export async function evaluateAnonymization(images: EvalImage[], models: EvaluationModels, options: EvalOptions = {}): Promise<AnonymizationReport> {
+  const pairSeed = options.pairSeed ?? DEFAULT_PAIR_SEED;
+  const boot = options.bootstrap ?? DEFAULT_BOOTSTRAP;
+  const patientIds = [...new Set(images.map((i) => i.patient))];
+  const patientIndex = Int32Array.from(images, (i) => patientIds.indexOf(i.patient));
+  const plan = bootstrapPlan(patientIds.length, boot.resamples, boot.seed);
+  const imageWeight = (w: ArrayLike<number>) => (i: number) => w[patientIndex[i]!]!;
+  const interval = (statistic: (w: ArrayLike<number>) => number): Interval => roundInterval(bootstrapInterval(plan, statistic));
   const originals = images.map((i) => i.original);
   const anonymized = images.map((i) => i.anonymized);
 
-  // privacy: the attacker holds another original image of the patient and the released one
+  // privacy, the network: the attacker holds another original image of the patient and the released one
   const [eo, ea] = [await models.embed(originals), await models.embed(anonymized)];
-  const { pairs, same } = reidPairs(images, seed);
+  const { pairs, same } = reidPairs(images, pairSeed);
   const scoresOriginal = await models.samePatient(pairs.map(([i]) => eo[i]!), pairs.map(([, j]) => eo[j]!));
   const scoresAnonymized = await models.samePatient(pairs.map(([i]) => ea[i]!), pairs.map(([, j]) => eo[j]!));
+  const pairW = (w: ArrayLike<number>) => (k: number) => pairWeight(w, patientIndex[pairs[k]![0]]!, patientIndex[pairs[k]![1]]!);
+  const reidO = new WeightedAuc(same, scoresOriginal);
+  const reidA = new WeightedAuc(same, scoresAnonymized);
 
+  // privacy, the pixels released unchanged
+  const maxShift = options.attack?.maxShift ?? 8;
+  const variants = (options.attack?.variants ?? DEFAULT_ATTACK_VARIANTS).map((v) => attackVariant(images, patientIndex, plan, v, maxShift, options.progress));
+  const strongestIndex = variants.reduce((best, v, k) => (v.result.rank1.estimate > variants[best]!.result.rank1.estimate || (v.result.rank1.estimate === variants[best]!.result.rank1.estimate && v.result.auc.estimate > variants[best]!.result.auc.estimate) ? k : best), 0);
+  const strongest = variants[strongestIndex]!;
+  const linkable = images.filter((img) => images.some((o) => o !== img && o.patient === img.patient)).length;
+
+  // fairness
   const [po, pa] = [await models.judgeAttributes(originals), await models.judgeAttributes(anonymized)];
   const share = (p: [number, number][], k: 0 | 1): number => round(mean(p.map((v) => (v[k] > 0.5 ? 1 : 0))));
   const flipped = (k: 0 | 1): number => round(mean(po.map((v, i) => ((v[k] > 0.5) !== (pa[i]![k] > 0.5) ? 1 : 0))));
 
+  // utility
   const [dO, dA] = [await models.diagnose(originals), await models.diagnose(anonymized)];
   const diagnostic = models.findings.map((finding, f) => {
     const truth = images.map((i) => i.findings.includes(finding.toLowerCase()));
+    const so = dO.map((p) => p[f]!);
+    const sa = dA.map((p) => p[f]!);
+    const [ao, aa] = [new WeightedAuc(truth, so), new WeightedAuc(truth, sa)];
     return {
       finding,
       positives: truth.filter(Boolean).length,
-      aucOriginals: round(rocAuc(truth, dO.map((p) => p[f]!))),
-      aucAnonymized: round(rocAuc(truth, dA.map((p) => p[f]!))),
+      aucOriginals: interval((w) => ao.auc(imageWeight(w))),
+      aucAnonymized: interval((w) => aa.auc(imageWeight(w))),
+      aucDrop: interval((w) => ao.auc(imageWeight(w)) - aa.auc(imageWeight(w))),
+      correlation: interval((w) => weightedPearson(so, sa, imageWeight(w))),
     };
   });
 
-  const fractions = images.map((i) => i.regeneratedFraction);
+  let hallucinations: AnonymizationReport['hallucinations'];
+  if (options.detector) {
+    const bar = options.progress?.(images.length, 'detecting findings');
+    const list: Hallucination[] = [];
+    const onReleased = new Float64Array(images.length);
+    const onOriginal = new Float64Array(images.length);
+    const added = new Float64Array(images.length);
+    let addedFindings = 0;
+    for (const [i, img] of images.entries()) {
+      const width = img.original.width;
+      const original = await options.detector.detect(img.original);
+      const found = hallucinatedFindings(await options.detector.detect(img.anonymized), img.truth, img.kept, width);
+      const baseline = hallucinatedFindings(original, img.truth, img.kept, width);
+      const fresh = notFoundOn(found, original);
+      onReleased[i] = found.length ? 1 : 0;
+      onOriginal[i] = baseline.length ? 1 : 0;
+      added[i] = fresh.length ? 1 : 0;
+      addedFindings += fresh.length;
+      for (const h of found) list.push({ image: img.image, finding: h.finding, score: round(h.score), box: h.box.map((v) => Math.round(v)) as Hallucination['box'] });
+      bar?.tick();
+    }
+    bar?.stop();
+    const byFinding: Record<string, number> = {};
+    for (const h of list) byFinding[h.finding] = (byFinding[h.finding] ?? 0) + 1;
+    hallucinations = {
+      confidence: options.detector.confidence,
+      rule: 'a finding the detector reports on the released image at the confidence given, with less than half of its box in the kept regions, that no ground-truth finding of the same label explains (IoU >= 0.1 or its centre inside the truth box)',
+      imagesWith: onReleased.reduce((a, b) => a + b, 0),
+      share: interval((w) => weightedMean(onReleased, imageWeight(w))),
+      findings: list.length,
+      byFinding,
+      originals: { imagesWith: onOriginal.reduce((a, b) => a + b, 0), share: interval((w) => weightedMean(onOriginal, imageWeight(w))) },
+      added: { imagesWith: added.reduce((a, b) => a + b, 0), share: interval((w) => weightedMean(added, imageWeight(w))), findings: addedFindings },
+      list,
+    };
+  }
+
+  const targets: TargetResult[] = [
+    atMost('kept-region attack: rank-1 linkage / chance', strongest.result.ratioToChance, TARGETS.keptRegionRank1OverChance),
+    ...diagnostic.map((d) => atMost(`diagnostic AUC drop, ${d.finding}`, d.aucDrop, TARGETS.diagnosticAucDrop)),
+    ...diagnostic.map((d) => atLeast(`diagnostic output correlation, ${d.finding}`, d.correlation, TARGETS.diagnosticCorrelation)),
+    ...(hallucinations ? [atMost('share of images with a hallucinated finding', hallucinations.share, TARGETS.hallucinatedShare)] : []),
+  ];
+
   return {
     images: images.length,
-    patients: new Set(images.map((i) => i.patient)).size,
-    regeneratedFraction: { mean: round(mean(fractions)), min: round(Math.min(...fractions)), max: round(Math.max(...fractions)) },
-    reidentification: { pairs: pairs.length, samePatientPairs: same.filter(Boolean).length, aucOriginals: round(rocAuc(same, scoresOriginal)), aucAnonymized: round(rocAuc(same, scoresAnonymized)) },
+    patients: patientIds.length,
+    keptShare: keptShares(images),
+    reidentification: {
+      pairs: pairs.length,
+      samePatientPairs: same.filter(Boolean).length,
+      aucOriginals: interval((w) => reidO.auc(pairW(w))),
+      aucAnonymized: interval((w) => reidA.auc(pairW(w))),
+    },
+    keptRegionAttack: {
+      assumption: 'the attacker holds every original of the split but the released image\'s own source, and knows which pixels were kept (the strongest assumption)',
+      maxShift,
+      gallery: images.length - 1,
+      linkable,
+      variants: variants.map((v) => v.result),
+      strongest: strongest.result,
+    },
     attributes: {
       judgedMale: { originals: share(po, 0), anonymized: share(pa, 0) },
       judgedOld: { originals: share(po, 1), anonymized: share(pa, 1) },
@@ -100,5 +355,10 @@ export async function evaluateAnonymization(images: EvalImage[], models: Evaluat
       ageFlipped: flipped(1),
     },
     diagnostic,
+    ...(hallucinations ? { hallucinations } : {}),
+    targets,
+    bootstrap: { unit: 'patient', method: 'percentile', resamples: plan.resamples, seed: plan.seed, level: plan.level },
+    seeds: { pairs: pairSeed, bootstrap: plan.seed },
+    roc: { reidOriginals: roundCurve(rocCurve(same, scoresOriginal)), reidAnonymized: roundCurve(rocCurve(same, scoresAnonymized)), keptRegionAttack: roundCurve(strongest.curve) },
   };
 }
