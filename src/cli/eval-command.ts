@@ -10,9 +10,10 @@ import { YoloDetector } from '../anonymizer/pixel/yolo-detector.js';
 import { readPart10 } from '../dicom/part10.js';
 import { defaultThreads, ReleasePool, releaseWorkerData } from '../workers/release-pool.js';
 import { AnofairError } from '../errors/anofair-error.js';
-import { DEFAULT_BOOTSTRAP, DEFAULT_PAIR_SEED, evaluateAnonymization, type AnonymizationReport, type EvalImage, type FindingDetector } from '../evaluation/anonymization-eval.js';
+import { DEFAULT_BOOTSTRAP, DEFAULT_PAIR_SEED, evaluateAnonymization, reidPairs, type AnonymizationReport, type EvalImage, type FindingDetector } from '../evaluation/anonymization-eval.js';
+import { DEFAULT_PYTHON, runTrainedAttacks, type TrainedAttackScores } from '../evaluation/trained-attacks.js';
 import type { Interval } from '../evaluation/bootstrap.js';
-import { NOT_MEASURED, renderEvalReport, type ReportExample } from '../evaluation/eval-report-html.js';
+import { notMeasured, renderEvalReport, type ReportExample } from '../evaluation/eval-report-html.js';
 import { EvaluationModels } from '../evaluation/evaluation-models.js';
 import { outlinedPng } from '../evaluation/example-images.js';
 import { keptMaskOf } from '../evaluation/kept-region-attack.js';
@@ -30,6 +31,14 @@ interface EvalFlags {
   workers?: number;
   resamples: number;
   bootstrapSeed: number;
+  /** commander's --no-trained-attacks */
+  trainedAttacks?: boolean;
+  attackSplit: string;
+  attackLimit?: number;
+  attackSteps: number;
+  attributeSteps: number;
+  attackSeed: number;
+  python: string;
 }
 
 /** The key whose derived noise the evaluation's releases draw: fixed, so that a rerun releases the same images. */
@@ -72,22 +81,100 @@ function summary(r: AnonymizationReport): string[] {
     `  kept share of each image: mean ${r.keptShare.mean}, median ${r.keptShare.median}, max ${r.keptShare.max}; ${r.keptShare.imagesKeepingNothing} images keep nothing${r.keptShare.keptPixelsChanged ? `; ${r.keptShare.keptPixelsChanged} pixels called kept differ from the original` : ''}`,
     `  re-identification AUC: originals ${show(r.reidentification.aucOriginals)}, anonymized ${show(r.reidentification.aucAnonymized)} (0.5 = unlinkable)`,
     `  kept-region attack (${k.feature}): rank-1 ${show(k.rank1)}, chance ${k.chance}, ${show(k.ratioToChance, 1)} x chance, AUC ${show(k.auc)}`,
+    ...(r.reidentification.retrained ? [`  re-identification AUC, verifier retrained on released images: ${show(r.reidentification.retrained.auc)} (on pairs of originals ${r.reidentification.retrained.aucOnOriginals ? show(r.reidentification.retrained.aucOnOriginals) : 'n/a'}); on the kept pixels only: ${r.reidentification.keptRegionVerifier ? show(r.reidentification.keptRegionVerifier.auc) : 'n/a'}`] : []),
+    ...(r.attributes.readable ? [`  attributes readable on released images (AUC): sex ${show(r.attributes.readable.sex.originalsJudge)} (originals judge), ${show(r.attributes.readable.sex.retrainedJudge)} (retrained); age ${show(r.attributes.readable.age.originalsJudge)}, ${show(r.attributes.readable.age.retrainedJudge)}`] : []),
+    ...(r.realism ? [`  realism: discriminator AUC ${show(r.realism.discriminator.auc)} (VAE round trip ${r.realism.vaeRoundTrip ? show(r.realism.vaeRoundTrip.auc) : 'n/a'}); Fréchet distance ${r.realism.frechet ? `${show(r.realism.frechet.released, 4)} (VAE round trip ${r.realism.frechet.vaeRoundTrip ? show(r.realism.frechet.vaeRoundTrip, 4) : 'n/a'})` : 'n/a'}`] : []),
     `  judged male: originals ${r.attributes.judgedMale.originals}, anonymized ${r.attributes.judgedMale.anonymized}; aged >= 60: ${r.attributes.judgedOld.originals}, ${r.attributes.judgedOld.anonymized}`,
     `  diagnostic AUC (originals -> anonymized): ${r.diagnostic.map((d) => `${d.finding} ${d.aucOriginals.estimate} -> ${d.aucAnonymized.estimate}`).join(', ')}`,
     `  diagnostic output correlation: ${r.diagnostic.map((d) => `${d.finding} ${d.correlation.estimate}`).join(', ')}`,
     ...(h ? [`  hallucinated findings (confidence ${h.confidence}): ${h.imagesWith} of ${r.images} images, share ${show(h.share)}; on the originals, same rule: ${h.originals.imagesWith}; not on the original at the same place (added by the regeneration): ${h.added.imagesWith} images, ${show(h.added.share)}`] : []),
     `  targets (${r.targets.filter((t) => t.met).length} of ${r.targets.length} met; 95% intervals over patients):`,
     ...r.targets.map((t) => `    ${t.status === 'met' ? 'met   ' : t.status === 'missed' ? 'MISSED' : 'N/A   '} ${t.target}: ${show(t.value)} (target ${t.threshold})`),
-    `  not measured: ${NOT_MEASURED.join('; ')}`,
+    ...(notMeasured(r).length ? [`  not measured: ${notMeasured(r).join('; ')}`] : []),
   ];
+}
+
+type PhantomLabel = ReturnType<typeof parseLabels>[number];
+
+interface AnonymizedSplit {
+  images: EvalImage[];
+  records: { kept: number[][]; text: number[][] }[];
+  quarantined: { image: string; reason: string }[];
+}
+
+/** Releases each image of a split exactly as the gateway releases it (pixels, then the header profile). */
+async function anonymizeSplit(pool: ReleasePool, data: string, chosen: readonly PhantomLabel[], label: string): Promise<AnonymizedSplit> {
+  const out: AnonymizedSplit = { images: [], records: [], quarantined: [] };
+  const progress = createProgress(chosen.length, label);
+  try {
+    const results: { label: PhantomLabel; original: ReturnType<typeof readGreyPixels>; outcome: Awaited<ReturnType<ReleasePool['release']>> }[] = [];
+    await pool.forEachInWindow([...chosen], async (l, k) => {
+      const bytes = new Uint8Array(readFileSync(join(data, l.file)));
+      const original = readGreyPixels(readPart10(bytes).dataset);
+      results[k] = { label: l, original, outcome: await pool.release(bytes, { options: [], pixels: 'cxr-anofair', rule: 'eval' }) };
+      progress.tick();
+    });
+    for (const { label: l, original, outcome } of results) {
+      if (outcome.status !== 'released' || !outcome.record.pixelAnonymization) {
+        out.quarantined.push({ image: l.image_id, reason: outcome.status === 'released' ? 'released without pixel anonymization' : outcome.reason });
+        continue;
+      }
+      const pixels = outcome.record.pixelAnonymization;
+      out.records.push({ kept: pixels.kept.map((k) => [...k.box]), text: pixels.textRegions.map((t) => [...t]) });
+      out.images.push({
+        image: l.image_id,
+        patient: l.patient_id,
+        male: l.sex === 'M',
+        old: l.age_group === '>=60',
+        findings: l.findings.map((f) => f.label),
+        truth: l.findings.map((f) => ({ label: f.label, box: f.box })),
+        original: toDisplay(original),
+        anonymized: toDisplay(readGreyPixels(readPart10(outcome.bytes).dataset)),
+        kept: keptMaskOf(pixels.kept, pixels.textRegions, original.columns, original.rows),
+      });
+    }
+  } finally {
+    progress.stop();
+  }
+  return out;
+}
+
+/** Progress of the trainer's steps: a bar per attack on a terminal, a line per attack elsewhere. */
+function trainerProgress(): { onEvent: NonNullable<Parameters<typeof runTrainedAttacks>[3]['onEvent']>; stop(): void } {
+  let bar: ReturnType<typeof createProgress> | undefined;
+  let current = '';
+  let done = 0;
+  return {
+    onEvent: (e) => {
+      if (e.event === 'start' && e.attack) process.stderr.write(`training attack: ${e.attack}\n`);
+      if (e.event !== 'step' || !e.attack || !e.steps || !e.step) return;
+      if (e.attack !== current) {
+        bar?.stop();
+        current = e.attack;
+        done = 0;
+        bar = createProgress(e.steps, `  ${e.attack}`);
+      }
+      while (done < e.step) {
+        bar?.tick();
+        done++;
+      }
+    },
+    stop: () => bar?.stop(),
+  };
 }
 
 export async function runEval(flags: EvalFlags): Promise<number> {
   const data = resolve(flags.data);
   if (!existsSync(join(data, 'labels.jsonl'))) throw new AnofairError('IO', `no labels.jsonl in ${data}: evaluate on a phantom folder (anofair phantoms --out DIR)`);
-  const labels = parseLabels(readFileSync(join(data, 'labels.jsonl'), 'utf8')).filter((l) => l.split === flags.split);
+  const all = parseLabels(readFileSync(join(data, 'labels.jsonl'), 'utf8'));
+  const labels = all.filter((l) => l.split === flags.split);
   if (labels.length === 0) throw new AnofairError('IO', `no images of split "${flags.split}" in ${data}`);
   const chosen = flags.limit ? labels.slice(0, flags.limit) : labels;
+  const trainAttacks = flags.trainedAttacks !== false;
+  if (trainAttacks && flags.attackSplit === flags.split) throw new AnofairError('CONFIG_INVALID', `--attack-split ${flags.attackSplit} is the evaluated split: the attacks must be trained on other patients`);
+  const attackLabels = trainAttacks ? all.filter((l) => l.split === flags.attackSplit) : [];
+  if (trainAttacks && attackLabels.length === 0) throw new AnofairError('IO', `no images of split "${flags.attackSplit}" in ${data} to train the attacks on (or pass --no-trained-attacks)`);
+  const attackChosen = flags.attackLimit ? attackLabels.slice(0, flags.attackLimit) : attackLabels;
   const models = resolve(flags.models ?? DEMO_MODELS);
   const judges = resolve(flags.evalModels ?? models);
   // the images are released exactly as the gateway releases them (pixels, then the header profile), under a
@@ -98,43 +185,36 @@ export async function runEval(flags: EvalFlags): Promise<number> {
   });
   process.stderr.write(`${describePixelModels(pool.pixelModels!)}\n`);
   const evaluation = await EvaluationModels.load(judges);
-  const images: EvalImage[] = [];
-  const records: { kept: number[][]; text: number[][] }[] = [];
-  const quarantined: { image: string; reason: string }[] = [];
-  const progress = createProgress(chosen.length, 'anonymizing');
   const started = Date.now();
+  let split: AnonymizedSplit;
+  let attackSplit: AnonymizedSplit | undefined;
   try {
-    const results: { label: (typeof chosen)[number]; original: ReturnType<typeof readGreyPixels>; outcome: Awaited<ReturnType<ReleasePool['release']>> }[] = [];
-    await pool.forEachInWindow(chosen, async (label, k) => {
-      const bytes = new Uint8Array(readFileSync(join(data, label.file)));
-      const original = readGreyPixels(readPart10(bytes).dataset);
-      results[k] = { label, original, outcome: await pool.release(bytes, { options: [], pixels: 'cxr-anofair', rule: 'eval' }) };
-      progress.tick();
-    });
-    for (const { label, original, outcome } of results) {
-      if (outcome.status !== 'released' || !outcome.record.pixelAnonymization) {
-        quarantined.push({ image: label.image_id, reason: outcome.status === 'released' ? 'released without pixel anonymization' : outcome.reason });
-        continue;
-      }
-      const pixels = outcome.record.pixelAnonymization;
-      records.push({ kept: pixels.kept.map((k) => [...k.box]), text: pixels.textRegions.map((t) => [...t]) });
-      images.push({
-        image: label.image_id,
-        patient: label.patient_id,
-        male: label.sex === 'M',
-        old: label.age_group === '>=60',
-        findings: label.findings.map((f) => f.label),
-        truth: label.findings.map((f) => ({ label: f.label, box: f.box })),
-        original: toDisplay(original),
-        anonymized: toDisplay(readGreyPixels(readPart10(outcome.bytes).dataset)),
-        kept: keptMaskOf(pixels.kept, pixels.textRegions, original.columns, original.rows),
-      });
-    }
+    split = await anonymizeSplit(pool, data, chosen, `anonymizing ${flags.split}`);
+    if (trainAttacks) attackSplit = await anonymizeSplit(pool, data, attackChosen, `anonymizing ${flags.attackSplit} (attack training)`);
   } finally {
-    progress.stop();
     await pool.close();
   }
+  const { images, records, quarantined } = split;
   if (images.length === 0) throw new AnofairError('PIXEL_FAILED', `no image could be anonymized (${quarantined.length} quarantined; first: ${quarantined[0]?.reason})`);
+  let trained: TrainedAttackScores | undefined;
+  if (attackSplit) {
+    const t0 = Date.now();
+    const view = trainerProgress();
+    try {
+      trained = await runTrainedAttacks(attackSplit.images, images, reidPairs(images, DEFAULT_PAIR_SEED).pairs, {
+        python: flags.python,
+        steps: flags.attackSteps,
+        attributeSteps: flags.attributeSteps,
+        seed: flags.attackSeed,
+        evalModels: judges,
+        inpaint: join(models, 'inpaint'),
+        onEvent: view.onEvent,
+      });
+    } finally {
+      view.stop();
+    }
+    process.stderr.write(`trained attacks: ${((Date.now() - t0) / 1000).toFixed(0)} s on ${attackSplit.images.length} released images of split ${flags.attackSplit}\n`);
+  }
   const anonymizedIn = (Date.now() - started) / 1000;
   const detection = await findingDetector(models);
   let report: AnonymizationReport;
@@ -144,6 +224,7 @@ export async function runEval(flags: EvalFlags): Promise<number> {
       bootstrap: { resamples: flags.resamples, seed: flags.bootstrapSeed },
       detector: detection.detector,
       progress: (total, label) => createProgress(total, label),
+      ...(trained ? { trained } : {}),
     });
   } finally {
     await evaluation.release();
@@ -157,7 +238,8 @@ export async function runEval(flags: EvalFlags): Promise<number> {
     'evaluation models': judges,
     sampler: `DPM-Solver++(2M), ${flags.steps} steps, guidance 7.5`,
     time: `${seconds.toFixed(0)} s for ${images.length} images (anonymizing ${anonymizedIn.toFixed(0)} s, measuring ${(seconds - anonymizedIn).toFixed(0)} s)`,
-    seeds: `release noise from the fixed evaluation key sha256("${EVAL_KEY_LABEL}"); re-identification pairs ${DEFAULT_PAIR_SEED}; bootstrap ${flags.bootstrapSeed} (${flags.resamples} resamples over patients)`,
+    seeds: `release noise from the fixed evaluation key sha256("${EVAL_KEY_LABEL}"); re-identification pairs ${DEFAULT_PAIR_SEED}; bootstrap ${flags.bootstrapSeed} (${flags.resamples} resamples over patients)${trained ? `; trained attacks ${flags.attackSeed}` : ''}`,
+    ...(attackSplit ? { 'trained attacks': `trained on split ${flags.attackSplit} (${attackSplit.images.length} released images${attackSplit.quarantined.length ? `, ${attackSplit.quarantined.length} held back` : ''}), ${flags.attackSteps} steps per verifier and discriminator, ${flags.attributeSteps} for the attribute judge` } : { 'trained attacks': 'not run (--no-trained-attacks)' }),
     ...(quarantined.length ? { quarantined: `${quarantined.length} image(s) held back by the release: ${quarantined.map((q) => `${q.image}: ${q.reason}`).join('; ')}` } : {}),
   };
   const examples: ReportExample[] = [];
@@ -205,6 +287,13 @@ export function registerEvalCommand(program: Command): void {
     .option('--workers <n>', 'release worker threads (default: cores - 1)', (v) => Number.parseInt(v, 10))
     .option('--resamples <n>', 'bootstrap resamples over patients', wholeNumber(1, 100000), DEFAULT_BOOTSTRAP.resamples)
     .option('--bootstrap-seed <n>', 'seed of the bootstrap resamples', wholeNumber(0, 4294967295), DEFAULT_BOOTSTRAP.seed)
+    .option('--attack-split <name>', 'split of other patients the trained attacks learn from', 'val')
+    .option('--attack-limit <n>', 'use the first n images of the attack split', wholeNumber(1, 1000000))
+    .option('--attack-steps <n>', 'training steps of each trained verifier and discriminator', wholeNumber(1, 1000000), 300)
+    .option('--attribute-steps <n>', 'training steps of the retrained attribute judge', wholeNumber(1, 1000000), 150)
+    .option('--attack-seed <n>', 'seed of the trained attacks', wholeNumber(0, 4294967295), 20262)
+    .option('--python <path>', 'python with PyTorch, for the trained attacks', process.env.ANOFAIR_PYTHON ?? DEFAULT_PYTHON)
+    .option('--no-trained-attacks', 'skip the attacks trained on another split (faster; the report says they were not measured)')
     .action(async (flags: EvalFlags) => {
       process.exitCode = await runEval(flags);
     });

@@ -128,34 +128,59 @@ describe('anofair eval', () => {
   let dir: string;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'anofair-eval-cli-'));
-    await generatePhantoms({ ...DEFAULT_OPTIONS, out: join(dir, 'ph'), patients: 4, seed: 'eval-cli', force: false });
+    // 10 patients: 6 in train (evaluated), 2 in val (the trained attacks learn from them)
+    await generatePhantoms({ ...DEFAULT_OPTIONS, out: join(dir, 'ph'), patients: 10, seed: 'eval-cli', force: false });
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  const evalArgs = ['eval', '--data', '', '--split', 'train', '--limit', '6', '--steps', '4', '--resamples', '100'];
+  const runCli = (extra: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'anofair.js'), ...evalArgs.map((a, k) => (k === 2 ? join(dir, 'ph') : a)), ...extra], { encoding: 'utf8' });
+
   it('anonymizes a split and writes report.json and a self-contained report.html', () => {
     const out = join(dir, 'report');
-    const r = spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'anofair.js'), 'eval', '--data', join(dir, 'ph'), '--split', 'train', '--limit', '6', '--steps', '4', '--resamples', '100', '--out', out], { encoding: 'utf8' });
+    const r = runCli(['--attack-split', 'val', '--attack-steps', '3', '--attribute-steps', '2', '--out', out]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /evaluated 6 images of \d patients/);
     assert.match(r.stderr, /re-identification AUC: originals [\d.]+ \[[\d.]+, [\d.]+\], anonymized [\d.]+ \[/);
     assert.match(r.stderr, /kept-region attack \([a-z-]+\): rank-1 [\d.]+ \[/);
-    assert.match(r.stderr, /targets \(\d+ of 14 met/);
+    assert.match(r.stderr, /targets \(\d+ of 17 met/);
+    assert.match(r.stderr, /verifier retrained on released images: [\d.]+ \[[\d.]+, [\d.]+\] \(on pairs of originals [\d.]+/);
+    assert.match(r.stderr, /realism: discriminator AUC [\d.]+ \[.+\(VAE round trip [\d.]+ .+Fréchet distance [\d.]+/);
+    assert.doesNotMatch(r.stderr, /not measured:/, 'everything measured');
     assert.match(r.stderr, /(met {3}|MISSED) share of images with a hallucinated finding/);
     type Json = { meta: Record<string, string>; report: { images: number; diagnostic: { correlation: { lo: number } }[]; targets: { met: boolean }[]; keptRegionAttack: { variants: unknown[] }; hallucinations: { confidence: number }; bootstrap: { resamples: number; seed: number } } };
     const json = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Json;
     assert.equal(json.report.images, 6);
     assert.equal(json.report.diagnostic.length, 6);
-    assert.equal(json.report.targets.length, 14);
+    assert.equal(json.report.targets.length, 17);
     assert.equal(json.report.keptRegionAttack.variants.length, 2);
     assert.equal(json.report.hallucinations.confidence, 0.25, "the detector manifest's suggested confidence");
     assert.deepEqual(json.report.bootstrap, { unit: 'patient', method: 'percentile', resamples: 100, seed: 20261, level: 0.95 });
     assert.match(json.meta.seeds!, /bootstrap 20261/);
     const html = readFileSync(join(out, 'report.html'), 'utf8');
-    for (const heading of ['Targets', 'Privacy: re-identification', 'attack on the pixels released unchanged', 'Fairness: attributes', 'Utility: diagnostic', 'hallucinated findings', 'Not measured yet', 'Examples']) assert.ok(html.includes(heading), heading);
-    assert.equal((html.match(/<polyline /g) ?? []).length, 3, 'three ROC curves');
+    for (const heading of ['Targets', 'Privacy: re-identification', 'attacks trained on released images', 'attack on the pixels released unchanged', 'Fairness: attributes', 'Readable on the released images', 'Utility: diagnostic', 'hallucinated findings', 'Realism', 'Examples']) assert.ok(html.includes(heading), heading);
+    assert.ok(!html.includes('Not measured'), 'nothing left unmeasured');
+    assert.equal((html.match(/<polyline /g) ?? []).length, 7, 'ROC curves: five re-identification attacks, two discriminators');
     assert.equal((html.match(/src="data:image\/png;base64,/g) ?? []).length, 12, 'six before/after pairs embedded');
     assert.doesNotMatch(html, /src="(?!data:)/, 'nothing loaded from elsewhere');
     assert.doesNotMatch(html, /href="http/, 'no link out either');
+  });
+
+  it('says in the report what it did not measure when the trained attacks are skipped', () => {
+    const out = join(dir, 'report-quick');
+    const r = runCli(['--no-trained-attacks', '--out', out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /targets \(\d+ of 14 met/);
+    assert.match(r.stderr, /not measured: a re-identification verifier retrained on released images/);
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    assert.ok(html.includes('Not measured in this run'));
+    assert.ok(html.includes('a real-versus-regenerated discriminator'));
+  });
+
+  it('refuses to train the attacks on the evaluated split itself', () => {
+    const r = runCli(['--attack-split', 'train', '--out', join(dir, 'never')]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /^anofair: CONFIG_INVALID: --attack-split train is the evaluated split/m);
   });
 
   it('refuses a folder that is not a phantom set, with one line and exit code 2', () => {

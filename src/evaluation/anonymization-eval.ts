@@ -6,6 +6,7 @@ import { hallucinatedFindings, notFoundOn, type FoundFinding, type TruthFinding 
 import { keptRegionScores, queryLinkage, standardiseRows, type AttackFeature } from './kept-region-attack.js';
 import { rocAuc, rocCurve } from './roc-auc.js';
 import { seededRandom } from './seeded-random.js';
+import type { FrechetInterval, TrainedAttackScores } from './trained-attacks.js';
 
 /**
  * How well an anonymization worked, on labelled images (phantoms), each number with a 95% bootstrap interval
@@ -66,6 +67,8 @@ export interface EvalOptions {
   attack?: { maxShift?: number; variants?: AttackVariant[] };
   detector?: FindingDetector;
   progress?: ProgressFactory;
+  /** held-out scores of the attacks trained on another split (trained-attacks.ts), on these images and the pairs of reidPairs(images, pairSeed) */
+  trained?: TrainedAttackScores;
 }
 
 export const DEFAULT_PAIR_SEED = 20260;
@@ -96,7 +99,26 @@ export interface AnonymizationReport {
   patients: number;
   /** share of each image released unchanged */
   keptShare: { mean: number; median: number; min: number; max: number; imagesKeepingNothing: number; keptPixelsChanged: number };
-  reidentification: { pairs: number; samePatientPairs: number; aucOriginals: Interval; aucAnonymized: Interval };
+  reidentification: {
+    pairs: number;
+    samePatientPairs: number;
+    aucOriginals: Interval;
+    aucAnonymized: Interval;
+    /** PriCheXy-Net protocol: the verifier retrained on (anonymized, original) pairs of another split of patients */
+    retrained?: TrainedAttackSummary;
+    /** the same, on the pixels released unchanged only (the attacker applies the kept mask to both images) */
+    keptRegionVerifier?: TrainedAttackSummary;
+  };
+  /** networks trained on a split of other patients; absent when the evaluation ran without them */
+  trainedOn?: { images: number; patients: number; seed: number; pretrainedBackbone: boolean };
+  realism?: {
+    /** real-versus-regenerated discriminator, held-out ROC-AUC (0.5 = indistinguishable) */
+    discriminator: TrainedAttackSummary;
+    /** the same discriminator trained against the VAE round trip of the originals: what the latent space alone costs */
+    vaeRoundTrip?: TrainedAttackSummary;
+    /** Fréchet distance on the diagnostic classifier's features, originals against released (and against VAE round trips) */
+    frechet?: { features: number; released: Interval; vaeRoundTrip?: Interval };
+  };
   keptRegionAttack: {
     assumption: string;
     maxShift: number;
@@ -115,6 +137,8 @@ export interface AnonymizationReport {
     /** share of images whose judged sex / age group changed by the anonymization */
     sexFlipped: number;
     ageFlipped: number;
+    /** held-out AUC with the true labels on released images: the originals-only judge, and one retrained on released images */
+    readable?: { sex: { originalsJudge: Interval; retrainedJudge: Interval }; age: { originalsJudge: Interval; retrainedJudge: Interval }; retrainedJudge: TrainedAttackSummary };
   };
   diagnostic: { finding: string; positives: number; aucOriginals: Interval; aucAnonymized: Interval; aucDrop: Interval; correlation: Interval }[];
   hallucinations?: {
@@ -134,7 +158,17 @@ export interface AnonymizationReport {
   bootstrap: { unit: 'patient'; method: 'percentile'; resamples: number; seed: number; level: number };
   seeds: { pairs: number; bootstrap: number };
   /** for drawing: (false positive rate, true positive rate) */
-  roc: { reidOriginals: [number, number][]; reidAnonymized: [number, number][]; keptRegionAttack: [number, number][] };
+  roc: { reidOriginals: [number, number][]; reidAnonymized: [number, number][]; keptRegionAttack: [number, number][]; reidRetrained?: [number, number][]; keptRegionVerifier?: [number, number][]; realism?: [number, number][]; realismFloor?: [number, number][] };
+}
+
+export interface TrainedAttackSummary {
+  auc: Interval;
+  /** verifiers: the same network on pairs of originals (can it verify at all?) */
+  aucOnOriginals?: Interval;
+  steps: number;
+  seconds: number;
+  seed: number;
+  finalLoss: number;
 }
 
 /** Every same-patient pair and as many random different-patient pairs (seeded), as the builder's protocol. */
@@ -321,11 +355,63 @@ export async function evaluateAnonymization(images: EvalImage[], models: Evaluat
     };
   }
 
+  // the attacks trained on another split of patients
+  const t = options.trained;
+  const summary = (info: { steps: number; seconds: number; seed: number; final_loss: number }, auc: Interval): TrainedAttackSummary => ({ auc, steps: info.steps, seconds: info.seconds, seed: info.seed, finalLoss: info.final_loss });
+  const curves: Partial<AnonymizationReport['roc']> = {};
+  let retrained: TrainedAttackSummary | undefined;
+  let keptRegionVerifier: TrainedAttackSummary | undefined;
+  let realism: AnonymizationReport['realism'];
+  let readable: AnonymizationReport['attributes']['readable'];
+  if (t) {
+    const [rv, kv] = [new WeightedAuc(same, t.verifier.scores), new WeightedAuc(same, t.kept_verifier.scores)];
+    const [ro, ko] = [new WeightedAuc(same, t.verifier.scores_originals), new WeightedAuc(same, t.kept_verifier.scores_originals)];
+    retrained = { ...summary(t.verifier, interval((w) => rv.auc(pairW(w)))), aucOnOriginals: interval((w) => ro.auc(pairW(w))) };
+    keptRegionVerifier = { ...summary(t.kept_verifier, interval((w) => kv.auc(pairW(w)))), aucOnOriginals: interval((w) => ko.auc(pairW(w))) };
+    curves.reidRetrained = roundCurve(rocCurve(same, t.verifier.scores));
+    curves.keptRegionVerifier = roundCurve(rocCurve(same, t.kept_verifier.scores));
+    // each image twice: as the real original (0) and as its released version (1)
+    const discriminated = (d: { real: number[]; regenerated: number[] }): { auc: WeightedAuc; labels: boolean[]; scores: number[] } => {
+      const labels = [...d.real.map(() => false), ...d.regenerated.map(() => true)];
+      const scores = [...d.real, ...d.regenerated];
+      return { auc: new WeightedAuc(labels, scores), labels, scores };
+    };
+    const twice = (w: ArrayLike<number>) => (i: number) => w[patientIndex[i % images.length]!]!;
+    const real = discriminated(t.realism);
+    curves.realism = roundCurve(rocCurve(real.labels, real.scores));
+    const floor = t.realism_floor ? discriminated(t.realism_floor) : undefined;
+    if (floor) curves.realismFloor = roundCurve(rocCurve(floor.labels, floor.scores));
+    const frechetOf = (f: FrechetInterval): Interval => ({ estimate: f.estimate, lo: f.lo, hi: f.hi });
+    realism = {
+      discriminator: summary(t.realism, interval((w) => real.auc.auc(twice(w)))),
+      ...(floor && t.realism_floor ? { vaeRoundTrip: summary(t.realism_floor, interval((w) => floor.auc.auc(twice(w)))) } : {}),
+      ...(t.frechet ? { frechet: { features: t.frechet.features, released: frechetOf(t.frechet.released), ...(t.frechet.vae_round_trip ? { vaeRoundTrip: frechetOf(t.frechet.vae_round_trip) } : {}) } } : {}),
+    };
+    const judged = (labels: boolean[], scores: number[]): Interval => {
+      const a = new WeightedAuc(labels, scores);
+      return interval((w) => a.auc(imageWeight(w)));
+    };
+    const male = images.map((i) => i.male);
+    const old = images.map((i) => i.old);
+    readable = {
+      sex: { originalsJudge: judged(male, pa.map((p) => p[0])), retrainedJudge: judged(male, t.attributes.scores.map((p) => p[0])) },
+      age: { originalsJudge: judged(old, pa.map((p) => p[1])), retrainedJudge: judged(old, t.attributes.scores.map((p) => p[1])) },
+      retrainedJudge: summary(t.attributes, judged(male, t.attributes.scores.map((p) => p[0]))),
+    };
+  }
+
   const targets: TargetResult[] = [
     atMost('kept-region attack: rank-1 linkage / chance', strongest.result.ratioToChance, TARGETS.keptRegionRank1OverChance),
     ...diagnostic.map((d) => atMost(`diagnostic AUC drop, ${d.finding}`, d.aucDrop, TARGETS.diagnosticAucDrop)),
     ...diagnostic.map((d) => atLeast(`diagnostic output correlation, ${d.finding}`, d.correlation, TARGETS.diagnosticCorrelation)),
     ...(hallucinations ? [atMost('share of images with a hallucinated finding', hallucinations.share, TARGETS.hallucinatedShare)] : []),
+    ...(retrained
+      ? [
+          atMost('re-identification AUC, verifier retrained on released images', retrained.auc, TARGETS.retrainedReidAuc),
+          atMost('re-identification AUC, retrained verifier, upper 95% bound', { estimate: retrained.auc.hi, lo: retrained.auc.hi, hi: retrained.auc.hi }, TARGETS.retrainedReidAucUpper),
+        ]
+      : []),
+    ...(realism ? [atMost('real-versus-regenerated discriminator AUC', realism.discriminator.auc, TARGETS.realismAuc)] : []),
   ];
 
   return {
@@ -337,7 +423,11 @@ export async function evaluateAnonymization(images: EvalImage[], models: Evaluat
       samePatientPairs: same.filter(Boolean).length,
       aucOriginals: interval((w) => reidO.auc(pairW(w))),
       aucAnonymized: interval((w) => reidA.auc(pairW(w))),
+      ...(retrained ? { retrained } : {}),
+      ...(keptRegionVerifier ? { keptRegionVerifier } : {}),
     },
+    ...(t ? { trainedOn: { images: t.attack_images, patients: t.attack_patients, seed: t.seed, pretrainedBackbone: t.pretrained_backbone } } : {}),
+    ...(realism ? { realism } : {}),
     keptRegionAttack: {
       assumption: 'the attacker holds every original of the split but the released image\'s own source, and knows which pixels were kept (the strongest assumption)',
       maxShift,
@@ -353,12 +443,13 @@ export async function evaluateAnonymization(images: EvalImage[], models: Evaluat
       aucAge: { originals: round(rocAuc(images.map((i) => i.old), po.map((p) => p[1]))), anonymized: round(rocAuc(images.map((i) => i.old), pa.map((p) => p[1]))) },
       sexFlipped: flipped(0),
       ageFlipped: flipped(1),
+      ...(readable ? { readable } : {}),
     },
     diagnostic,
     ...(hallucinations ? { hallucinations } : {}),
     targets,
     bootstrap: { unit: 'patient', method: 'percentile', resamples: plan.resamples, seed: plan.seed, level: plan.level },
     seeds: { pairs: pairSeed, bootstrap: plan.seed },
-    roc: { reidOriginals: roundCurve(rocCurve(same, scoresOriginal)), reidAnonymized: roundCurve(rocCurve(same, scoresAnonymized)), keptRegionAttack: roundCurve(strongest.curve) },
+    roc: { reidOriginals: roundCurve(rocCurve(same, scoresOriginal)), reidAnonymized: roundCurve(rocCurve(same, scoresAnonymized)), keptRegionAttack: roundCurve(strongest.curve), ...curves },
   };
 }

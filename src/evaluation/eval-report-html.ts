@@ -1,4 +1,4 @@
-import type { AnonymizationReport } from './anonymization-eval.js';
+import type { AnonymizationReport, TrainedAttackSummary } from './anonymization-eval.js';
 import type { Interval } from './bootstrap.js';
 
 /** A self-contained HTML page of an evaluation: targets, the numbers with their intervals, ROC curves as
@@ -15,6 +15,8 @@ export interface ReportExample {
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const f = (v: number, d = 3): string => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
 const ci = (i: Interval, d = 3): string => `${f(i.estimate, d)} <span class="ci">[${f(i.lo, d)}, ${f(i.hi, d)}]</span>`;
+
+const trainingNote = (t: TrainedAttackSummary): string => `${t.steps} steps, ${f(t.seconds, 0)} s, seed ${t.seed}, final loss ${f(t.finalLoss, 3)}`;
 
 /** A horizontal bar for a value in 0..1 with a mark at 0.5 (chance for an AUC). */
 function bar(v: number, colour: string): string {
@@ -50,13 +52,16 @@ export function rocSvg(series: RocSeries[], size = 320): string {
 <text transform="translate(10 ${y(0.5)}) rotate(-90)" text-anchor="middle">true positive rate</text></svg>`;
 }
 
-/** What the evaluation does not measure yet, so that no one reads its silence as a pass. */
-export const NOT_MEASURED = [
-  'a re-identification network retrained on anonymized images (PriCheXy-Net protocol): only a verifier trained on originals is used',
-  'attribute judges retrained on regenerated images',
-  'a realism discriminator',
-  'Fréchet distance of the regenerated images',
-];
+/** What this evaluation did not measure, so that no one reads its silence as a pass. */
+export function notMeasured(r: AnonymizationReport): string[] {
+  const out: string[] = [];
+  if (!r.reidentification.retrained) out.push('a re-identification verifier retrained on released images (PriCheXy-Net protocol) and the kept-region-aware verifier: run without --no-trained-attacks');
+  if (!r.attributes.readable) out.push('attribute judges retrained on released images');
+  if (!r.realism) out.push('a real-versus-regenerated discriminator');
+  if (!r.realism?.frechet) out.push('Fréchet distance on the diagnostic classifier\'s features (needs the classifier\'s PyTorch weights, diagnostic/pytorch/diagnostic.pt)');
+  if (!r.hallucinations) out.push('hallucinated findings (needs the detector)');
+  return out;
+}
 
 export function renderEvalReport(r: AnonymizationReport, meta: Record<string, string>, examples: ReportExample[]): string {
   const rows = (cells: string[][]): string => cells.map((c) => `<tr>${c.map((x) => `<td>${x}</td>`).join('')}</tr>`).join('');
@@ -65,6 +70,7 @@ export function renderEvalReport(r: AnonymizationReport, meta: Record<string, st
   const k = r.keptRegionAttack;
   const h = r.hallucinations;
   const level = `${Math.round(r.bootstrap.level * 100)}%`;
+  const missing = notMeasured(r);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>AnoFAIR anonymization evaluation</title>
 <style>
@@ -92,6 +98,20 @@ ${rows(r.targets.map((t) => [esc(t.target), esc(t.threshold), ci(t.value), `<spa
 ${rows([pair('ROC-AUC, same patient', r.reidentification.aucOriginals.estimate, r.reidentification.aucAnonymized.estimate, 'the attacker links the released image to the patient')])}
 ${rows([[`${level} interval`, `[${f(r.reidentification.aucOriginals.lo)}, ${f(r.reidentification.aucOriginals.hi)}]`, `[${f(r.reidentification.aucAnonymized.lo)}, ${f(r.reidentification.aucAnonymized.hi)}]`, '']])}</table>
 
+${
+  r.reidentification.retrained && r.trainedOn
+    ? `<h2>Privacy: attacks trained on released images (PriCheXy-Net protocol)</h2>
+<p>Each network is trained on ${r.trainedOn.images} released images of ${r.trainedOn.patients} other patients (their originals beside them), seed ${r.trainedOn.seed}${r.trainedOn.pretrainedBackbone ? ', its backbone starting from the attribute judge\'s weights' : ''}, and scored on the held-out pairs above: image 1 released, image 2 another original of the patient.</p>
+<table><tr><th>attack</th><th>ROC-AUC, released vs original [${level} interval]</th><th>the same network on pairs of originals</th><th>training</th></tr>
+${rows([
+  ['Siamese verifier trained on originals only', ci(r.reidentification.aucAnonymized), ci(r.reidentification.aucOriginals), 'as shipped'],
+  ['Siamese verifier retrained on (released, original) pairs', ci(r.reidentification.retrained.auc), r.reidentification.retrained.aucOnOriginals ? ci(r.reidentification.retrained.aucOnOriginals) : 'n/a', trainingNote(r.reidentification.retrained)],
+  ...(r.reidentification.keptRegionVerifier ? [['the same, on the kept pixels only (kept-region-aware)', ci(r.reidentification.keptRegionVerifier.auc), r.reidentification.keptRegionVerifier.aucOnOriginals ? ci(r.reidentification.keptRegionVerifier.aucOnOriginals) : 'n/a', trainingNote(r.reidentification.keptRegionVerifier)]] : []),
+])}</table>
+<p>The column on pairs of originals shows whether the attacker learned to verify at all: a low AUC on released images from a network that verifies originals well is the release's doing.</p>`
+    : ''
+}
+
 <h2>Privacy: attack on the pixels released unchanged</h2>
 <p>Assumption: ${esc(k.assumption)}. Each released image's kept pixels are compared with each of the ${k.gallery} other originals at the same place by normalised cross-correlation, over shifts up to ${k.maxShift} px and the rotations listed; the best-scoring original names the patient. No model is trained. ${k.linkable} images have another image of their patient in the gallery.</p>
 <table><tr><th>feature</th><th>rotations (degrees)</th><th>rank-1 linkage</th><th>chance</th><th>rank-1 / chance</th><th>ROC-AUC, same patient</th><th>rank-1 among images keeping pixels</th><th>time</th></tr>
@@ -100,6 +120,8 @@ ${rocSvg([
   { label: `re-identification, originals (AUC ${f(r.reidentification.aucOriginals.estimate)})`, colour: '#7aa2f7', points: r.roc.reidOriginals },
   { label: `re-identification, anonymized (AUC ${f(r.reidentification.aucAnonymized.estimate)})`, colour: '#9ece6a', points: r.roc.reidAnonymized },
   { label: `kept-region attack (AUC ${f(k.strongest.auc.estimate)})`, colour: '#f7768e', points: r.roc.keptRegionAttack },
+  ...(r.roc.reidRetrained && r.reidentification.retrained ? [{ label: `retrained verifier (AUC ${f(r.reidentification.retrained.auc.estimate)})`, colour: '#e0af68', points: r.roc.reidRetrained }] : []),
+  ...(r.roc.keptRegionVerifier && r.reidentification.keptRegionVerifier ? [{ label: `kept-region verifier (AUC ${f(r.reidentification.keptRegionVerifier.auc.estimate)})`, colour: '#bb9af7', points: r.roc.keptRegionVerifier }] : []),
 ])}
 
 <h2>Fairness: attributes of the anonymized images</h2>
@@ -112,6 +134,12 @@ ${rows([
 ])}</table>
 <p>Judged sex changed by the anonymization on ${f(a.sexFlipped * 100, 0)}% of the images, judged age group on ${f(a.ageFlipped * 100, 0)}%.</p>
 
+${
+  a.readable
+    ? `<p>Readable on the released images, ROC-AUC with the true labels [${level} interval]: sex ${ci(a.readable.sex.originalsJudge)} by the judge trained on originals, ${ci(a.readable.sex.retrainedJudge)} by one retrained on released images; age group ${ci(a.readable.age.originalsJudge)} and ${ci(a.readable.age.retrainedJudge)}. A retrained judge far above the originals-only one means the attribute is still there, and the originals-only judge is misled by what regeneration looks like.</p>`
+    : ''
+}
+
 <h2>Utility: diagnostic classifier (higher is better)</h2>
 <table><tr><th>finding</th><th>positives</th><th>AUC originals</th><th>AUC anonymized</th><th>AUC drop</th><th>output correlation (Pearson)</th></tr>
 ${rows(r.diagnostic.map((d) => [esc(d.finding), String(d.positives), ci(d.aucOriginals), ci(d.aucAnonymized), ci(d.aucDrop), ci(d.correlation)]))}</table>
@@ -123,8 +151,23 @@ ${h.list.length ? `<table><tr><th>image</th><th>finding</th><th>score</th><th>bo
     : ''
 }
 
-<h2>Not measured yet</h2>
-<ul>${NOT_MEASURED.map((m) => `<li>${esc(m)}</li>`).join('')}</ul>
+${
+  r.realism
+    ? `<h2>Realism (0.5 = indistinguishable)</h2>
+<p>A discriminator trained to tell originals from released images on the attack split, scored on the held-out images; beside it, the same discriminator against the inpainting model's own VAE round trip of the originals (what the latent space alone costs, the floor).</p>
+<table><tr><th>measure</th><th>released images</th><th>VAE round trip (floor)</th></tr>
+${rows([
+  ['discriminator ROC-AUC', ci(r.realism.discriminator.auc), r.realism.vaeRoundTrip ? ci(r.realism.vaeRoundTrip.auc) : 'n/a'],
+  ...(r.realism.frechet ? [[`Fréchet distance, diagnostic classifier features (${r.realism.frechet.features}-d; 0 = same distribution)`, ci(r.realism.frechet.released, 4), r.realism.frechet.vaeRoundTrip ? ci(r.realism.frechet.vaeRoundTrip, 4) : 'n/a']] : []),
+])}</table>
+${rocSvg([
+  { label: `released (AUC ${f(r.realism.discriminator.auc.estimate)})`, colour: '#f7768e', points: r.roc.realism ?? [] },
+  ...(r.realism.vaeRoundTrip ? [{ label: `VAE round trip (AUC ${f(r.realism.vaeRoundTrip.auc.estimate)})`, colour: '#7aa2f7', points: r.roc.realismFloor ?? [] }] : []),
+])}`
+    : ''
+}
+
+${missing.length ? `<h2>Not measured in this run</h2>\n<ul>${missing.map((m) => `<li>${esc(m)}</li>`).join('')}</ul>` : ''}
 
 <h2>Examples (original, released; kept regions outlined in green, burned-in text found in red (always regenerated))</h2>
 ${examples.map((e) => `<div class="ex"><div>${esc(e.title)}</div><img alt="original" src="${e.original}"><img alt="anonymized" src="${e.anonymized}"><div>${esc(e.caption)}</div></div>`).join('\n')}

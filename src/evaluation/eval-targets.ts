@@ -14,6 +14,11 @@ export const TARGETS = {
   diagnosticCorrelation: 0.9,
   /** share of released images with a hallucinated finding */
   hallucinatedShare: 0.02,
+  /** the PriCheXy-Net verifier retrained on released images, held-out ROC-AUC, and the upper end of its interval */
+  retrainedReidAuc: 0.6,
+  retrainedReidAucUpper: 0.65,
+  /** real-versus-regenerated discriminator, held-out ROC-AUC */
+  realismAuc: 0.75,
 } as const;
 
 export interface TargetResult {
