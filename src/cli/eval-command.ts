@@ -96,6 +96,18 @@ function summary(r: AnonymizationReport): string[] {
 
 type PhantomLabel = ReturnType<typeof parseLabels>[number];
 
+function unchangedWithin(mask: Uint8Array, original: Int32Array, released: Int32Array): Uint8Array {
+  const out = Uint8Array.from(mask);
+  for (let i = 0; i < out.length; i++) if (out[i] && original[i] !== released[i]) out[i] = 0;
+  return out;
+}
+
+function changedWithin(mask: Uint8Array, original: Int32Array, released: Int32Array): number {
+  let n = 0;
+  for (let i = 0; i < mask.length; i++) if (mask[i] && original[i] !== released[i]) n++;
+  return n;
+}
+
 interface AnonymizedSplit {
   images: EvalImage[];
   records: { kept: number[][]; text: number[][] }[];
@@ -120,7 +132,9 @@ async function anonymizeSplit(pool: ReleasePool, data: string, chosen: readonly 
         continue;
       }
       const pixels = outcome.record.pixelAnonymization;
-      out.records.push({ kept: pixels.kept.map((k) => [...k.box]), text: pixels.textRegions.map((t) => [...t]) });
+      const released = readGreyPixels(readPart10(outcome.bytes).dataset);
+      const regenerated = [...pixels.textRegions.map((t) => [...t]), ...(pixels.identifyingRegions ?? []).map((o) => [...o.box])];
+      out.records.push({ kept: pixels.kept.map((k) => [...k.box]), text: regenerated });
       out.images.push({
         image: l.image_id,
         patient: l.patient_id,
@@ -129,8 +143,12 @@ async function anonymizeSplit(pool: ReleasePool, data: string, chosen: readonly 
         findings: l.findings.map((f) => f.label),
         truth: l.findings.map((f) => ({ label: f.label, box: f.box })),
         original: toDisplay(original),
-        anonymized: toDisplay(readGreyPixels(readPart10(outcome.bytes).dataset)),
-        kept: keptMaskOf(pixels.kept, pixels.textRegions, original.columns, original.rows),
+        anonymized: toDisplay(released),
+        // a region kept by its lesion mask keeps only part of its box: a pixel counts as kept where the record's
+        // boxes allow it and the released value is the original's
+        kept: unchangedWithin(keptMaskOf(pixels.kept, regenerated, original.columns, original.rows), original.stored, released.stored),
+        // a box kept whole must be exact: any difference there is a fault of the release
+        keptPixelsChanged: changedWithin(keptMaskOf(pixels.kept.filter((k) => k.shape !== 'mask'), regenerated, original.columns, original.rows), original.stored, released.stored),
       });
     }
   } finally {

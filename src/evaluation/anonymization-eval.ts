@@ -33,8 +33,10 @@ export interface EvalImage {
   truth: TruthFinding[];
   original: GreyImage;
   anonymized: GreyImage;
-  /** 1 where the released pixel is the original's, unchanged (kept boxes less burned-in text) */
+  /** 1 where the released pixel is the original's, unchanged (kept regions less burned-in text) */
   kept: Uint8Array;
+  /** pixels of boxes kept whole that differ from the original (0 unless the release is at fault) */
+  keptPixelsChanged?: number;
 }
 
 export interface AttackVariant {
@@ -202,6 +204,7 @@ function pairWeight(w: ArrayLike<number>, a: number, b: number): number {
 function keptShares(images: readonly EvalImage[]): AnonymizationReport['keptShare'] {
   let changed = 0;
   const shares = images.map((img) => {
+    changed += img.keptPixelsChanged ?? 0;
     let kept = 0;
     for (let i = 0; i < img.kept.length; i++) {
       if (!img.kept[i]) continue;

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromDisplay, storedRange, toDisplay, type GreyPixels } from './grey-pixels.js';
-import { DEFAULT_KEEP_POLICY, keepMask, keepThreshold, planKeptRegions, type KeepPolicy, type KeptRegion, type WithheldRegion } from './kept-regions.js';
+import { DEFAULT_KEEP_POLICY, keepMask, keepThreshold, planKeptRegions, type IdentifyingRegion, type KeepPolicy, type KeptRegion, type WithheldRegion } from './kept-regions.js';
 import { harmoniseSeams } from './seam-blend.js';
 import { resizeGrey } from './image-resize.js';
 import { DEFAULT_GUIDANCE_SCALE, DEFAULT_NEGATIVE_PROMPT, DEFAULT_STEPS, type SdInpaintPipeline } from './sd-inpaint-pipeline.js';
@@ -52,7 +52,10 @@ export function promptFor(findings: string[], cfg: PromptConfig = DEFAULT_PROMPT
 }
 
 export interface AnofairSettings {
-  /** detector classes whose boxes are kept (default: every class but the text classes) */
+  /**
+   * detector classes whose regions are kept (default: the classes the prompt can name as findings). Every other
+   * class that is not text (an implant, a wire, a device: identifying, not disease) is regenerated wherever found.
+   */
   keepClasses?: string[];
   /** detector classes that are burned-in text: always regenerated (default ['text']) */
   textClasses?: string[];
@@ -71,7 +74,7 @@ export interface AnofairSettings {
   signal?: AbortSignal;
 }
 
-export type { KeptRegion, WithheldRegion } from './kept-regions.js';
+export type { IdentifyingRegion, KeptRegion, WithheldRegion } from './kept-regions.js';
 
 /** What was done to the pixels: no pixel values, no identifiers. */
 export interface PixelRecord {
@@ -81,6 +84,8 @@ export interface PixelRecord {
   withheld: WithheldRegion[];
   /** burned-in text found (x0, y0, x1, y1 after the margin): regenerated even inside a kept region */
   textRegions: [number, number, number, number][];
+  /** objects found that are neither findings nor text (implants, wires, devices): regenerated even inside a kept region */
+  identifyingRegions: IdentifyingRegion[];
   regeneratedFraction: number;
   /** why nothing was kept, when the whole image was regenerated on purpose */
   regeneratedWhole?: string;
@@ -104,12 +109,17 @@ export async function anonymizeRadiograph(px: GreyPixels, models: AnofairModels,
   const t0 = performance.now();
   const display = toDisplay(px);
   const { width, height } = display;
+  const cfg = settings.prompt ?? DEFAULT_PROMPT;
   const textClasses = new Set(settings.textClasses ?? ['text']);
-  const keepClasses = new Set(settings.keepClasses ?? models.detector.classes.filter((c) => !textClasses.has(c)));
+  // fail closed: a class is kept only when it is a finding the prompt can name; whatever else a detector knows
+  // (an implant, a wire, a pacemaker) identifies rather than diagnoses
+  const findings = new Set(cfg.order.map((f) => f.toLowerCase()));
+  const keepClasses = new Set(settings.keepClasses ?? models.detector.classes.filter((c) => !textClasses.has(c) && findings.has(c.toLowerCase())));
+  const identifying = new Set(models.detector.classes.filter((c) => !textClasses.has(c) && !keepClasses.has(c)));
   const policy: KeepPolicy = { ...DEFAULT_KEEP_POLICY, ...(models.detector.keepConfidence ? { keepConfidence: models.detector.keepConfidence } : {}), ...settings.keep };
   const lowest = Math.min(policy.textConfidence, ...[...keepClasses].map((c) => keepThreshold(policy, c)));
   const detections = await models.detector.detect(display, { confidence: lowest });
-  const plan = planKeptRegions(detections, { keep: keepClasses, text: textClasses }, policy, width, height);
+  const plan = planKeptRegions(detections, { keep: keepClasses, text: textClasses, identifying }, policy, width, height);
   const { kept } = plan;
 
   // the model sees the image squashed to its square size, with the same regions kept
@@ -117,7 +127,6 @@ export async function anonymizeRadiograph(px: GreyPixels, models: AnofairModels,
   const small = resizeGrey(display, s, s);
   const keepSmall = keepMask(plan, s / width, s / height, s, s);
   const repaint = Float32Array.from(keepSmall, (k) => 1 - k);
-  const cfg = settings.prompt ?? DEFAULT_PROMPT;
   const prompt = promptFor([...new Set(kept.map((k) => k.finding))], cfg);
   const steps = settings.steps ?? DEFAULT_STEPS;
   const guidanceScale = settings.guidanceScale ?? DEFAULT_GUIDANCE_SCALE;
@@ -139,6 +148,7 @@ export async function anonymizeRadiograph(px: GreyPixels, models: AnofairModels,
       kept,
       withheld: plan.withheld,
       textRegions: plan.text,
+      identifyingRegions: plan.identifying,
       regeneratedFraction: Math.round((regenerated / stored.length) * 10000) / 10000,
       keepPolicy: policy,
       seamBandPixels,
