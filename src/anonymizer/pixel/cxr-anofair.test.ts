@@ -9,7 +9,7 @@ import { DEFAULT_OPTIONS, generatePhantoms } from '../../phantoms/generate.js';
 import { parseLabels, type ImageLabel } from '../../phantoms/labels.js';
 import { runTrainPython } from '../../../test/support/external-tools.js';
 import { REPO_ROOT } from '../../../test/support/repo-paths.js';
-import { anonymizeRadiograph, promptConfigOf, promptFor, type AnofairModels } from './cxr-anofair.js';
+import { anonymizeRadiograph, promptConfigOf, promptFor, widenedToValues, type AnofairModels } from './cxr-anofair.js';
 import { fromDisplay, readGreyPixels, toDisplay, type GreyPixels } from './grey-pixels.js';
 import { resizeGrey } from './image-resize.js';
 import { SdInpaintPipeline } from './sd-inpaint-pipeline.js';
@@ -194,6 +194,31 @@ describe('pixel anonymization of chest radiographs (CXR-AnoFAIR, demo models)', 
       assert.deepEqual(a.stored, b.stored);
       assert.notDeepEqual(a.stored, c.stored);
       for (const k of a.record.kept) for (let y = k.box[1]; y < k.box[3]; y++) for (let x = k.box[0]; x < k.box[2]; x++) assert.equal(a.stored[y * 512 + x], p.px.stored[y * 512 + x]);
+    });
+
+    it('regenerates values across the whole range the image holds, not only inside a narrow presentation window', async () => {
+      const p = small.find((q) => !q.label.burned_in) ?? small[0]!;
+      const sorted = Int32Array.from(p.px.stored).sort();
+      const [q20, q80] = [sorted[Math.floor(sorted.length * 0.2)]!, sorted[Math.floor(sorted.length * 0.8)]!];
+      // a window over the middle of the values only, as a CR's VOI often is: a fifth of the pixels lie below it
+      const narrow = { ...p.px, window: { center: (q20 + q80) / 2 + 0.5, width: q80 - q20 + 1 } };
+      const wide = widenedToValues(narrow);
+      assert.ok(wide.window!.width > narrow.window.width);
+      assert.equal(widenedToValues(wide), wide, 'a window that covers every value is kept as it is');
+      const { stored, record } = await anonymizeRadiograph(narrow, models, { seed: 'range', modelSize: 256, steps: 8 });
+      const keep = record.kept.map((k) => k.box);
+      let below = 0;
+      let above = 0;
+      for (let y = 0; y < p.px.rows; y++) {
+        for (let x = 0; x < p.px.columns; x++) {
+          if (insideAny(x, y, keep)) continue;
+          const v = stored[y * p.px.columns + x]!;
+          if (v < q20) below++;
+          if (v > q80) above++;
+        }
+      }
+      const n = p.px.rows * p.px.columns;
+      assert.ok(below > 0.02 * n && above > 0.02 * n, `regenerated pixels below the window ${below}, above ${above} of ${n}`);
     });
   });
 

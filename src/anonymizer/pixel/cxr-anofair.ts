@@ -104,6 +104,27 @@ export interface AnofairModels {
   inpainter: SdInpaintPipeline;
 }
 
+/**
+ * The pixels with a window that also covers every value they hold (unchanged when the window already does, or
+ * when there is none: the full stored range is shown then).
+ */
+export function widenedToValues(px: GreyPixels): GreyPixels {
+  if (!px.window || px.window.width <= 1) return px;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of px.stored) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const a = min * px.slope + px.intercept;
+  const b = max * px.slope + px.intercept;
+  const { center: c, width: w } = px.window;
+  const lo = Math.min(c - 0.5 - (w - 1) / 2, Math.min(a, b));
+  const hi = Math.max(c - 0.5 + (w - 1) / 2, Math.max(a, b));
+  if (lo === c - 0.5 - (w - 1) / 2 && hi === c - 0.5 + (w - 1) / 2) return px;
+  return { ...px, window: { center: (lo + hi) / 2 + 0.5, width: hi - lo + 1 } };
+}
+
 /** Anonymizes the pixels of one greyscale radiograph; returns new stored values and the record. */
 export async function anonymizeRadiograph(px: GreyPixels, models: AnofairModels, settings: AnofairSettings): Promise<{ stored: Int32Array; record: PixelRecord }> {
   const t0 = performance.now();
@@ -122,9 +143,11 @@ export async function anonymizeRadiograph(px: GreyPixels, models: AnofairModels,
   const plan = planKeptRegions(detections, { keep: keepClasses, text: textClasses, identifying }, policy, width, height);
   const { kept } = plan;
 
-  // the model sees the image squashed to its square size, with the same regions kept
+  // the model sees the image squashed to its square size, with the same regions kept, through a window widened to
+  // the image's own values: what it draws then spans every value the original has, not only the presentation window
   const s = settings.modelSize;
-  const small = resizeGrey(display, s, s);
+  const wide = widenedToValues(px);
+  const small = resizeGrey(wide === px ? display : toDisplay(wide), s, s);
   const keepSmall = keepMask(plan, s / width, s / height, s, s);
   const repaint = Float32Array.from(keepSmall, (k) => 1 - k);
   const prompt = promptFor([...new Set(kept.map((k) => k.finding))], cfg);
@@ -134,7 +157,7 @@ export async function anonymizeRadiograph(px: GreyPixels, models: AnofairModels,
 
   // back at the image's own size: kept regions keep their stored values exactly, the rest is the generated
   // image, its seams with the kept regions harmonised
-  const generated = fromDisplay(px, resizeGrey({ data: result.generated, width: s, height: s }, width, height).data);
+  const generated = fromDisplay(wide, resizeGrey({ data: result.generated, width: s, height: s }, width, height).data);
   const keepFull = keepMask(plan, 1, 1, width, height);
   const seamBandPixels = Math.round((settings.seamBand ?? 1 / 48) * Math.min(width, height));
   const range = storedRange(px);
