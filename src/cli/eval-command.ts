@@ -39,6 +39,17 @@ interface EvalFlags {
   attributeSteps: number;
   attackSeed: number;
   python: string;
+  keepConfidence?: number;
+  maxKeptBoxFraction?: number;
+  maxKeptFraction?: number;
+}
+
+function share(lo: number, hi: number, what: string): (text: string) => number {
+  return (text) => {
+    const v = Number(text);
+    if (!/^\d*\.?\d+$/.test(text) || !(v >= lo && v <= hi)) throw new InvalidArgumentError(`${what}: expected a number from ${lo} to ${hi}`);
+    return v;
+  };
 }
 
 /** The key whose derived noise the evaluation's releases draw: fixed, so that a rerun releases the same images. */
@@ -89,7 +100,7 @@ function summary(r: AnonymizationReport): string[] {
     `  diagnostic output correlation: ${r.diagnostic.map((d) => `${d.finding} ${d.correlation.estimate}`).join(', ')}`,
     ...(h ? [`  hallucinated findings (confidence ${h.confidence}): ${h.imagesWith} of ${r.images} images, share ${show(h.share)}; on the originals, same rule: ${h.originals.imagesWith}; not on the original at the same place (added by the regeneration): ${h.added.imagesWith} images, ${show(h.added.share)}`] : []),
     `  targets (${r.targets.filter((t) => t.met).length} of ${r.targets.length} met; 95% intervals over patients):`,
-    ...r.targets.map((t) => `    ${t.status === 'met' ? 'met   ' : t.status === 'missed' ? 'MISSED' : 'N/A   '} ${t.target}: ${show(t.value)} (target ${t.threshold})`),
+    ...r.targets.map((t) => `    ${t.status === 'met' ? 'met   ' : t.status === 'missed' ? 'MISSED' : t.status === 'inconclusive' ? 'INCONC' : 'N/A   '} ${t.target}: ${show(t.value)} (target ${t.threshold})${t.note ? `: ${t.note}` : ''}`),
     ...(notMeasured(r).length ? [`  not measured: ${notMeasured(r).join('; ')}`] : []),
   ];
 }
@@ -165,6 +176,7 @@ function trainerProgress(): { onEvent: NonNullable<Parameters<typeof runTrainedA
   return {
     onEvent: (e) => {
       if (e.event === 'start' && e.attack) process.stderr.write(`training attack: ${e.attack}\n`);
+      if (e.event === 'start-auc' && e.attack) process.stderr.write(`  ${e.attack} before training on released images: AUC ${e.auc_originals} on pairs of originals\n`);
       if (e.event !== 'step' || !e.attack || !e.steps || !e.step) return;
       if (e.attack !== current) {
         bar?.stop();
@@ -199,7 +211,16 @@ export async function runEval(flags: EvalFlags): Promise<number> {
   // fixed evaluation key so that a rerun draws the same noise
   const pool = await ReleasePool.start({
     threads: flags.workers ?? defaultThreads(),
-    data: releaseWorkerData({ key: { id: 'eval', secret: createHash('sha256').update(EVAL_KEY_LABEL).digest() } }, { models, steps: flags.steps }),
+    data: releaseWorkerData(
+      { key: { id: 'eval', secret: createHash('sha256').update(EVAL_KEY_LABEL).digest() } },
+      {
+        models,
+        steps: flags.steps,
+        ...(flags.keepConfidence !== undefined ? { keepConfidence: flags.keepConfidence } : {}),
+        ...(flags.maxKeptBoxFraction !== undefined ? { maxKeptBoxFraction: flags.maxKeptBoxFraction } : {}),
+        ...(flags.maxKeptFraction !== undefined ? { maxKeptFraction: flags.maxKeptFraction } : {}),
+      },
+    ),
   });
   process.stderr.write(`${describePixelModels(pool.pixelModels!)}\n`);
   const evaluation = await EvaluationModels.load(judges);
@@ -255,6 +276,7 @@ export async function runEval(flags: EvalFlags): Promise<number> {
     'pixel models': models,
     'evaluation models': judges,
     sampler: `DPM-Solver++(2M), ${flags.steps} steps, guidance 7.5`,
+    'keep policy': `keep confidence ${flags.keepConfidence ?? 'from the detector manifest, else 0.5'}, each box at most ${flags.maxKeptBoxFraction ?? 0.12} of the image, all at most ${flags.maxKeptFraction ?? 0.2}`,
     time: `${seconds.toFixed(0)} s for ${images.length} images (anonymizing ${anonymizedIn.toFixed(0)} s, measuring ${(seconds - anonymizedIn).toFixed(0)} s)`,
     seeds: `release noise from the fixed evaluation key sha256("${EVAL_KEY_LABEL}"); re-identification pairs ${DEFAULT_PAIR_SEED}; bootstrap ${flags.bootstrapSeed} (${flags.resamples} resamples over patients)${trained ? `; trained attacks ${flags.attackSeed}` : ''}`,
     ...(attackSplit ? { 'trained attacks': `trained on split ${flags.attackSplit} (${attackSplit.images.length} released images${attackSplit.quarantined.length ? `, ${attackSplit.quarantined.length} held back` : ''}), ${flags.attackSteps} steps per verifier and discriminator, ${flags.attributeSteps} for the attribute judge` } : { 'trained attacks': 'not run (--no-trained-attacks)' }),
@@ -311,6 +333,9 @@ export function registerEvalCommand(program: Command): void {
     .option('--attribute-steps <n>', 'training steps of the retrained attribute judge', wholeNumber(1, 1000000), 150)
     .option('--attack-seed <n>', 'seed of the trained attacks', wholeNumber(0, 4294967295), 20262)
     .option('--python <path>', 'python with PyTorch, for the trained attacks', process.env.ANOFAIR_PYTHON ?? DEFAULT_PYTHON)
+    .option('--keep-confidence <score>', 'lowest score of a kept finding (the release\'s keepConfidence; default: the detector manifest\'s, else 0.5)', share(0.001, 0.999, 'score'))
+    .option('--max-kept-box-fraction <share>', 'largest share of the image one kept box may cover (default 0.12)', share(0.001, 1, 'share'))
+    .option('--max-kept-fraction <share>', 'largest share of the image kept in all (default 0.2; 0: keep nothing)', share(0, 1, 'share'))
     .option('--no-trained-attacks', 'skip the attacks trained on another split (faster; the report says they were not measured)')
     .action(async (flags: EvalFlags) => {
       process.exitCode = await runEval(flags);

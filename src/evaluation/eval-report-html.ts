@@ -16,7 +16,7 @@ const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;'
 const f = (v: number, d = 3): string => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
 const ci = (i: Interval, d = 3): string => `${f(i.estimate, d)} <span class="ci">[${f(i.lo, d)}, ${f(i.hi, d)}]</span>`;
 
-const trainingNote = (t: TrainedAttackSummary): string => `${t.steps} steps, ${f(t.seconds, 0)} s, seed ${t.seed}, final loss ${f(t.finalLoss, 3)}`;
+const trainingNote = (t: TrainedAttackSummary): string => `${t.init ? `from the ${esc(t.init)}${t.startAucOnOriginals !== undefined ? ` (AUC ${f(t.startAucOnOriginals)} on originals before), ` : ', '}` : ''}${t.steps} steps, ${f(t.seconds, 0)} s, seed ${t.seed}, final loss ${f(t.finalLoss, 3)}`;
 
 /** A horizontal bar for a value in 0..1 with a mark at 0.5 (chance for an AUC). */
 function bar(v: number, colour: string): string {
@@ -90,7 +90,7 @@ Intervals: ${level} percentile bootstrap over patients, ${r.bootstrap.resamples}
 
 <h2>Targets</h2>
 <table><tr><th>target</th><th>threshold</th><th>measured [${level} interval]</th><th></th></tr>
-${rows(r.targets.map((t) => [esc(t.target), esc(t.threshold), ci(t.value), `<span class="${t.met ? 'met' : 'missed'}">${t.status}</span>`]))}</table>
+${rows(r.targets.map((t) => [esc(t.target), esc(t.threshold), ci(t.value), `<span class="${t.met ? 'met' : 'missed'}">${t.status}</span>${t.note ? ` <span class="ci">${esc(t.note)}</span>` : ''}`]))}</table>
 
 <h2>Privacy: re-identification (lower is better; 0.5 = unlinkable)</h2>
 <p>The Siamese network (trained on originals) scores ${r.reidentification.pairs} pairs (${r.reidentification.samePatientPairs} of the same patient): another original image of the patient against the original, and against the anonymized image.</p>

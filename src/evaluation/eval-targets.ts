@@ -19,6 +19,8 @@ export const TARGETS = {
   retrainedReidAucUpper: 0.65,
   /** real-versus-regenerated discriminator, held-out ROC-AUC */
   realismAuc: 0.75,
+  /** a privacy target met by an attacker that cannot verify originals either proves nothing: its AUC there */
+  attackerCompetence: 0.8,
 } as const;
 
 export interface TargetResult {
@@ -28,7 +30,15 @@ export interface TargetResult {
   value: Interval;
   /** false too when the value could not be measured (a finding absent from the split): not measured is not met */
   met: boolean;
-  status: 'met' | 'missed' | 'not measurable';
+  status: 'met' | 'missed' | 'not measurable' | 'inconclusive';
+  /** why a target is inconclusive */
+  note?: string;
+}
+
+/** A privacy target is inconclusive, not met, when the attacker failed to learn to verify even originals. */
+export function unlessIncompetent(t: TargetResult, competence: number, limit: number = TARGETS.attackerCompetence): TargetResult {
+  if (!(competence < limit) || t.status !== 'met') return t;
+  return { ...t, met: false, status: 'inconclusive', note: `the attacker reaches only ${competence.toFixed(3)} on pairs of originals (< ${limit}): too weak for a pass to mean anything` };
 }
 
 function result(target: string, threshold: string, value: Interval, met: boolean): TargetResult {

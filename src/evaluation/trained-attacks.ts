@@ -41,7 +41,7 @@ export interface TrainedAttackOptions {
   /** the inpainting model folder (its VAE is the realism floor) */
   inpaint?: string;
   threads?: number;
-  onEvent?: (event: { event: string; attack?: string; step?: number; steps?: number; loss?: number }) => void;
+  onEvent?: (event: { event: string; attack?: string; step?: number; steps?: number; loss?: number; auc_originals?: number }) => void;
 }
 
 interface TrainingInfo {
@@ -52,14 +52,23 @@ interface TrainingInfo {
   seed: number;
 }
 
+interface VerifierInfo extends TrainingInfo {
+  /** what the network started from: 'shipped verifier' (trained on originals) or 'attribute judge backbone' */
+  init: string;
+  /** its AUC on the test pairs of originals before any training on released images */
+  start_auc_originals: number;
+  scores: number[];
+  scores_originals: number[];
+}
+
 export interface TrainedAttackScores {
   seed: number;
   attack_images: number;
   attack_patients: number;
   pretrained_backbone: boolean;
   /** p(same patient) of each test pair, image 1 released, image 2 original */
-  verifier: TrainingInfo & { scores: number[]; scores_originals: number[] };
-  kept_verifier: TrainingInfo & { scores: number[]; scores_originals: number[] };
+  verifier: VerifierInfo;
+  kept_verifier: VerifierInfo;
   /** [p(male), p(age >= 60)] of each released test image */
   attributes: TrainingInfo & { scores: [number, number][] };
   /** p(regenerated) of each test original and released image */
@@ -131,6 +140,7 @@ export async function runTrainedAttacks(attack: readonly AttackSplitImage[], tes
     const diagnosticPt = optional(join(options.evalModels, 'diagnostic', 'pytorch', 'diagnostic.pt'));
     if (attributesPt) args.push('--attributes-pt', attributesPt);
     if (diagnosticPt) args.push('--diagnostic-pt', diagnosticPt);
+    if (existsSync(join(options.evalModels, 'reid', 'embedding.onnx'))) args.push('--reid', join(options.evalModels, 'reid'));
     if (options.inpaint && existsSync(join(options.inpaint, 'vae_encoder', 'model.onnx'))) args.push('--inpaint', options.inpaint);
     const stderr: string[] = [];
     const code = await new Promise<number>((resolveCode, reject) => {

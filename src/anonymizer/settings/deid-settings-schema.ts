@@ -65,8 +65,8 @@ export const deidSettingsSchema = z
         keepConfidence: z.number().gt(0).lt(1).optional(),
         /** Largest share of the image one kept box may cover (larger: shrunk around its centre; default 0.12). */
         maxKeptBoxFraction: z.number().gt(0).max(1).optional(),
-        /** Largest share of the image all kept boxes may cover (the least confident beyond it are regenerated; default 0.2). */
-        maxKeptFraction: z.number().gt(0).max(1).optional(),
+        /** Largest share of the image all kept boxes may cover (the least confident beyond it are regenerated; default 0.2; 0: keep nothing, regenerate every image whole). */
+        maxKeptFraction: z.number().min(0).max(1).optional(),
         /** The ONNX sessions: execution providers in order of preference, GPU requirement, threads (docs/GPU.md). */
         runtime: z
           .object({

@@ -37,7 +37,8 @@ from torch import nn
 
 from .augment import jitter_batch
 from .classifier_training import attribute_input, diagnostic_input
-from .classifiers import AttributeClassifier, Backbone, DiagnosticClassifier
+from .classifiers import AttributeClassifier, Backbone, DiagnosticClassifier, SiameseReid
+from .metrics import roc_auc
 
 SIZE = 256
 
@@ -95,6 +96,43 @@ def pretrained_backbone(attributes_pt: Path | None) -> Backbone:
     return judge.backbone
 
 
+def shipped_verifier(reid_folder: Path) -> SiameseReid | None:
+    """The shipped re-identification network (reid/embedding.onnx, reid/head.onnx) as a trainable SiameseReid: the
+    export folded each batch norm into its convolution, so the replica has biased convolutions and no batch norm,
+    loaded in graph order. None when the files are missing or do not fit the architecture (another network)."""
+    import onnx
+    from onnx import numpy_helper
+
+    from .layers import ConvBnAct
+
+    emb, head = reid_folder / "embedding.onnx", reid_folder / "head.onnx"
+    if not emb.exists() or not head.exists():
+        return None
+    net = SiameseReid()
+    convs: list[nn.Conv2d] = []
+    for m in net.modules():
+        if isinstance(m, ConvBnAct):
+            old = m[0]
+            m[0] = nn.Conv2d(old.in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, groups=old.groups, bias=True)
+            m[1] = nn.Identity()
+            convs.append(m[0])
+    graph = onnx.load(str(emb)).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    folded = [(inits[n.input[1]], inits[n.input[2]]) for n in graph.node if n.op_type == "Conv" and len(n.input) == 3]
+    if len(folded) != len(convs) or any(w.shape != tuple(c.weight.shape) for (w, _), c in zip(folded, convs)):
+        return None
+    heads = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(head)).graph.initializer}
+    with torch.no_grad():
+        for (w, b), c in zip(folded, convs):
+            c.weight.copy_(torch.from_numpy(w.copy()))
+            c.bias.copy_(torch.from_numpy(b.copy()))
+        net.embed.weight.copy_(torch.from_numpy(inits["net.embed.weight"].copy()))
+        net.embed.bias.copy_(torch.from_numpy(inits["net.embed.bias"].copy()))
+        net.head.weight.copy_(torch.from_numpy(heads["net.head.weight"].copy()))
+        net.head.bias.copy_(torch.from_numpy(heads["net.head.bias"].copy()))
+    return net.eval()
+
+
 class Verifier(nn.Module):
     """PriCheXy-Net's verification design: shared backbone -> sigmoid embedding; |e1 - e2| -> logit."""
 
@@ -111,12 +149,16 @@ class Verifier(nn.Module):
         return self.head((a - b).abs()).squeeze(1)
 
 
-def verifier_attack(attack: Split, test: Split, pairs: np.ndarray, *, masked: bool, steps: int, batch: int, seed: int, attributes_pt: Path | None, label: str) -> dict[str, Any]:
+def verifier_attack(attack: Split, test: Split, pairs: np.ndarray, labels: np.ndarray, *, masked: bool, steps: int, batch: int, seed: int, attributes_pt: Path | None, reid: Path | None, label: str) -> dict[str, Any]:
     """Train on (released a, original b) pairs of the attack split, half of the same patient; score the test pairs.
-    masked: both images reduced to the released image's kept pixels (regenerated pixels set to 0)."""
+    masked: both images reduced to the released image's kept pixels (regenerated pixels set to 0).
+    The network starts from the shipped verifier (trained on originals) when there is one, as PriCheXy-Net's
+    retraining does; else from the attribute judge's backbone."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = Verifier(pretrained_backbone(attributes_pt))
+    shipped = shipped_verifier(reid) if reid else None
+    model: nn.Module = shipped if shipped is not None else Verifier(pretrained_backbone(attributes_pt))
+    lr = 3e-4 if shipped is not None else 1e-3
     by = attack.by_patient()
     multi = [v for v in by.values() if len(v) >= 2]
     if not multi or len(by) < 2:
@@ -152,7 +194,6 @@ def verifier_attack(attack: Split, test: Split, pairs: np.ndarray, *, masked: bo
         y = torch.tensor([1.0] * half + [0.0] * (batch - half))
         return F.binary_cross_entropy_with_logits(model.pair_logit(model.embedding(xa), model.embedding(xb)), y)
 
-    info = train_loop(model, step, steps, 1e-3, label)
     def score(first: str) -> list[float]:
         out = []
         with torch.no_grad():
@@ -162,9 +203,13 @@ def verifier_attack(attack: Split, test: Split, pairs: np.ndarray, *, masked: bo
                 out.append(torch.sigmoid(model.pair_logit(model.embedding(xa), model.embedding(xb))).numpy())
         return np.concatenate(out).round(6).tolist() if out else []
 
-    # the same network on pairs of originals: evidence that it learned to verify at all, so that a low score on
-    # released images is the release's doing and not a weak attacker's
-    return {**info, "batch_pairs": batch, "seed": seed, "scores": score("released"), "scores_originals": score("original")}
+    start = roc_auc(labels, np.asarray(score("original"))) if len(pairs) else float("nan")
+    log("start-auc", attack=label, auc_originals=round(float(start), 4))
+    info = train_loop(model, step, steps, lr, label)
+    # the same network on pairs of originals: evidence that it can verify at all, so that a low score on released
+    # images is the release's doing and not a weak attacker's
+    return {**info, "batch_pairs": batch, "seed": seed, "init": "shipped verifier" if shipped is not None else "attribute judge backbone", "start_auc_originals": round(float(start), 4),
+            "scores": score("released"), "scores_originals": score("original")}
 
 
 def retrained_attributes(attack: Split, test: Split, *, steps: int, batch: int, seed: int, attributes_pt: Path | None) -> dict[str, Any]:
@@ -279,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frechet-resamples", type=int, default=200)
     ap.add_argument("--attributes-pt", type=Path, help="the shipped attribute judge's PyTorch weights (pretrained backbone)")
     ap.add_argument("--diagnostic-pt", type=Path, help="the diagnostic classifier's PyTorch weights (Fréchet features)")
+    ap.add_argument("--reid", type=Path, help="the shipped re-identification folder (embedding.onnx, head.onnx): the verifiers start from it")
     ap.add_argument("--inpaint", type=Path, help="the inpainting model folder (VAE round trip, the floor)")
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
@@ -291,13 +337,14 @@ def main(argv: list[str] | None = None) -> int:
     if set(attack.patients) & set(test.patients):
         raise SystemExit("the attack and test splits share a patient: the attack would be tested on its training data")
     pairs = np.asarray(meta["test_pairs"], dtype=np.int64).reshape(-1, 2)
+    labels = np.asarray([test.patients[a] == test.patients[b] for a, b in pairs], dtype=np.float32)
     pt = args.attributes_pt if args.attributes_pt and args.attributes_pt.exists() else None
     s = args.seed
     out: dict[str, Any] = {"seed": s, "attack_images": attack.n, "attack_patients": len(set(attack.patients)), "pretrained_backbone": pt is not None}
     log("start", attack="verifier")
-    out["verifier"] = verifier_attack(attack, test, pairs, masked=False, steps=args.steps, batch=args.batch, seed=s, attributes_pt=pt, label="verifier")
+    out["verifier"] = verifier_attack(attack, test, pairs, labels, masked=False, steps=args.steps, batch=args.batch, seed=s, attributes_pt=pt, reid=args.reid, label="verifier")
     log("start", attack="kept-region verifier")
-    out["kept_verifier"] = verifier_attack(attack, test, pairs, masked=True, steps=args.steps, batch=args.batch, seed=s + 1, attributes_pt=pt, label="kept-region verifier")
+    out["kept_verifier"] = verifier_attack(attack, test, pairs, labels, masked=True, steps=args.steps, batch=args.batch, seed=s + 1, attributes_pt=pt, reid=args.reid, label="kept-region verifier")
     log("start", attack="attributes")
     out["attributes"] = retrained_attributes(attack, test, steps=args.attribute_steps, batch=args.batch, seed=s + 2, attributes_pt=pt)
     log("start", attack="realism")
