@@ -10,7 +10,7 @@ import { YoloDetector } from '../anonymizer/pixel/yolo-detector.js';
 import { readPart10 } from '../dicom/part10.js';
 import { defaultThreads, ReleasePool, releaseWorkerData } from '../workers/release-pool.js';
 import { AnofairError } from '../errors/anofair-error.js';
-import { DEFAULT_BOOTSTRAP, DEFAULT_PAIR_SEED, evaluateAnonymization, reidPairs, type AnonymizationReport, type EvalImage, type FindingDetector } from '../evaluation/anonymization-eval.js';
+import { DEFAULT_BOOTSTRAP, DEFAULT_PAIR_SEED, evaluateAnonymization, labelledEvalImage, reidPairs, type AnonymizationReport, type EvalImage, type FindingDetector } from '../evaluation/anonymization-eval.js';
 import { DEFAULT_PYTHON, runTrainedAttacks, type TrainedAttackScores } from '../evaluation/trained-attacks.js';
 import type { Interval } from '../evaluation/bootstrap.js';
 import { notMeasured, renderEvalReport, type ReportExample } from '../evaluation/eval-report-html.js';
@@ -146,21 +146,12 @@ async function anonymizeSplit(pool: ReleasePool, data: string, chosen: readonly 
       const released = readGreyPixels(readPart10(outcome.bytes).dataset);
       const regenerated = [...pixels.textRegions.map((t) => [...t]), ...(pixels.identifyingRegions ?? []).map((o) => [...o.box])];
       out.records.push({ kept: pixels.kept.map((k) => [...k.box]), text: regenerated });
-      out.images.push({
-        image: l.image_id,
-        patient: l.patient_id,
-        male: l.sex === 'M',
-        old: l.age_group === '>=60',
-        findings: l.findings.map((f) => f.label),
-        truth: l.findings.map((f) => ({ label: f.label, box: f.box })),
-        original: toDisplay(original),
-        anonymized: toDisplay(released),
-        // a region kept by its lesion mask keeps only part of its box: a pixel counts as kept where the record's
-        // boxes allow it and the released value is the original's
-        kept: unchangedWithin(keptMaskOf(pixels.kept, regenerated, original.columns, original.rows), original.stored, released.stored),
-        // a box kept whole must be exact: any difference there is a fault of the release
-        keptPixelsChanged: changedWithin(keptMaskOf(pixels.kept.filter((k) => k.shape !== 'mask'), regenerated, original.columns, original.rows), original.stored, released.stored),
-      });
+      // a region kept by its lesion mask keeps only part of its box: a pixel counts as kept where the record's
+      // boxes allow it and the released value is the original's; a box kept whole must be exact, and any
+      // difference there is a fault of the release
+      const boxes = keptMaskOf(pixels.kept, regenerated, original.columns, original.rows);
+      const whole = keptMaskOf(pixels.kept.filter((k) => k.shape !== 'mask'), regenerated, original.columns, original.rows);
+      out.images.push(labelledEvalImage(l, toDisplay(original), toDisplay(released), unchangedWithin(boxes, original.stored, released.stored), changedWithin(whole, original.stored, released.stored)));
     }
   } finally {
     progress.stop();

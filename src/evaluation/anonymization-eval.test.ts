@@ -9,7 +9,7 @@ import { readPart10 } from '../dicom/part10.js';
 import { DEFAULT_OPTIONS, generatePhantoms } from '../phantoms/generate.js';
 import { parseLabels } from '../phantoms/labels.js';
 import { REPO_ROOT } from '../../test/support/repo-paths.js';
-import { evaluateAnonymization, reidPairs, type EvalImage, type EvalOptions, type FindingDetector } from './anonymization-eval.js';
+import { evaluateAnonymization, labelledEvalImage, reidPairs, type EvalImage, type EvalOptions, type FindingDetector } from './anonymization-eval.js';
 import { EvaluationModels } from './evaluation-models.js';
 import { rocAuc } from './roc-auc.js';
 
@@ -43,17 +43,7 @@ describe('evaluateAnonymization (the demo evaluation models on phantoms)', () =>
     models = await EvaluationModels.load(join(REPO_ROOT, 'models', 'demo'));
     images = parseLabels(readFileSync(join(dir, 'labels.jsonl'), 'utf8')).map((l) => {
       const display = toDisplay(readGreyPixels(readPart10(readFileSync(join(dir, l.file))).dataset));
-      return {
-        image: l.image_id,
-        patient: l.patient_id,
-        male: l.sex === 'M',
-        old: l.age_group === '>=60',
-        findings: l.findings.map((f) => f.label),
-        truth: l.findings.map((f) => ({ label: f.label, box: f.box })),
-        original: display,
-        anonymized: display,
-        kept: new Uint8Array(display.data.length).fill(1),
-      };
+      return labelledEvalImage(l, display, display, new Uint8Array(display.data.length).fill(1));
     });
   });
   // one rotation and few resamples: the same code paths, in seconds

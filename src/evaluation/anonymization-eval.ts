@@ -1,4 +1,5 @@
 import type { GreyImage } from '../anonymizer/pixel/image-resize.js';
+import type { ImageLabel } from '../phantoms/labels.js';
 import { bootstrapInterval, bootstrapPlan, WeightedAuc, weightedMean, weightedPearson, type BootstrapPlan, type Interval } from './bootstrap.js';
 import { atLeast, atMost, TARGETS, unlessIncompetent, type TargetResult } from './eval-targets.js';
 import type { EvaluationModels } from './evaluation-models.js';
@@ -37,6 +38,22 @@ export interface EvalImage {
   kept: Uint8Array;
   /** pixels of boxes kept whole that differ from the original (0 unless the release is at fault) */
   keptPixelsChanged?: number;
+}
+
+/** An evaluation image from its phantom label and the two renderings. */
+export function labelledEvalImage(label: ImageLabel, original: GreyImage, anonymized: GreyImage, kept: Uint8Array, keptPixelsChanged?: number): EvalImage {
+  return {
+    image: label.image_id,
+    patient: label.patient_id,
+    male: label.sex === 'M',
+    old: label.age_group === '>=60',
+    findings: label.findings.map((f) => f.label),
+    truth: label.findings.map((f) => ({ label: f.label, box: f.box })),
+    original,
+    anonymized,
+    kept,
+    ...(keptPixelsChanged !== undefined ? { keptPixelsChanged } : {}),
+  };
 }
 
 export interface AttackVariant {

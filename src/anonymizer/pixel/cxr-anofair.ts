@@ -150,7 +150,10 @@ export async function anonymizeRadiograph(px: GreyPixels, models: AnofairModels,
   const small = resizeGrey(wide === px ? display : toDisplay(wide), s, s);
   const keepSmall = keepMask(plan, s / width, s / height, s, s);
   const repaint = Float32Array.from(keepSmall, (k) => 1 - k);
-  const prompt = promptFor([...new Set(kept.map((k) => k.finding))], cfg);
+  // the prompt names every confident finding, kept or not: one withheld by the area caps (or by a policy that
+  // keeps nothing) is to be drawn by the generator, not erased
+  const confident = detections.filter((d) => keepClasses.has(d.className) && d.score >= keepThreshold(policy, d.className)).map((d) => d.className);
+  const prompt = promptFor([...new Set([...kept.map((k) => k.finding), ...confident])], cfg);
   const steps = settings.steps ?? DEFAULT_STEPS;
   const guidanceScale = settings.guidanceScale ?? DEFAULT_GUIDANCE_SCALE;
   const result = await models.inpainter.inpaint({ image: small.data, width: s, height: s, mask: repaint, prompt, negativePrompt: cfg.negative, steps, guidanceScale, seed: settings.seed, ...(settings.signal ? { signal: settings.signal } : {}) });

@@ -144,7 +144,6 @@ export class CxrPixelCleaner {
         modelSize: this.modelSize,
         prompt: this.prompt,
         textClasses: this.detector.textClasses,
-        ...(wholeImage ? { keepClasses: [] } : {}),
         ...(signal ? { signal } : {}),
         ...(this.settings.steps ? { steps: this.settings.steps } : {}),
         ...(this.settings.guidanceScale ? { guidanceScale: this.settings.guidanceScale } : {}),
@@ -153,6 +152,8 @@ export class CxrPixelCleaner {
           ...(this.settings.keepConfidence !== undefined ? { keepConfidence: this.settings.keepConfidence } : {}),
           ...(this.settings.maxKeptBoxFraction !== undefined ? { maxBoxFraction: this.settings.maxKeptBoxFraction } : {}),
           ...(this.settings.maxKeptFraction !== undefined ? { maxKeptFraction: this.settings.maxKeptFraction } : {}),
+          // nothing kept, the findings still named in the prompt
+          ...(wholeImage ? { maxKeptFraction: 0 } : {}),
         },
       });
     } catch (err) {

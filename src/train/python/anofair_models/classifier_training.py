@@ -118,6 +118,23 @@ def _patients(data: PhantomSet) -> dict[str, list[int]]:
     return by
 
 
+def balanced_pairs(multi: list[list[int]], patients: list[str], batch: int, rng: np.random.Generator) -> tuple[list[int], list[int]]:
+    """batch // 2 pairs of two images of one patient (from `multi`, patients with two or more), then pairs of two
+    patients drawn at random; image indices into `patients`."""
+    a: list[int] = []
+    b: list[int] = []
+    for _ in range(batch // 2):
+        imgs = multi[rng.integers(0, len(multi))]
+        i, j = rng.choice(len(imgs), 2, replace=False)
+        a.append(imgs[i]); b.append(imgs[j])
+    for _ in range(batch - batch // 2):
+        i, j = rng.integers(0, len(patients), 2)
+        while patients[i] == patients[j]:
+            j = rng.integers(0, len(patients))
+        a.append(int(i)); b.append(int(j))
+    return a, b
+
+
 def train_reid(data: PhantomSet, device: torch.device, steps: int, batch: int, seed: int, lr: float = 2e-3, progress: Progress | None = None) -> tuple[SiameseReid, dict[str, Any]]:
     """Balanced pairs: half two images of one patient, half images of two patients; BCE on the pair logit."""
     torch.manual_seed(seed)
@@ -128,18 +145,11 @@ def train_reid(data: PhantomSet, device: torch.device, steps: int, batch: int, s
     if not multi or len(by) < 2:
         raise ValueError("re-identification needs at least two patients, some with two images, in the training split")
 
+    patients = [r.patient_id for r in data.records]
+
     def step(_: int) -> torch.Tensor:
         half = batch // 2
-        a, b = [], []
-        for _ in range(half):
-            imgs = multi[rng.integers(0, len(multi))]
-            i, j = rng.choice(len(imgs), 2, replace=False)
-            a.append(imgs[i]); b.append(imgs[j])
-        for _ in range(batch - half):
-            i, j = rng.integers(0, len(data), 2)
-            while data.records[i].patient_id == data.records[j].patient_id:
-                j = rng.integers(0, len(data))
-            a.append(int(i)); b.append(int(j))
+        a, b = balanced_pairs(multi, patients, batch, rng)
         y = torch.tensor([1.0] * half + [0.0] * (batch - half), device=device)
         xa = attribute_input(jitter_batch(data.images[a], rng)).to(device)
         xb = attribute_input(jitter_batch(data.images[b], rng)).to(device)

@@ -36,11 +36,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from .augment import jitter_batch
-from .classifier_training import attribute_input, diagnostic_input
+from .classifier_training import attribute_input, balanced_pairs, diagnostic_input
 from .classifiers import AttributeClassifier, Backbone, DiagnosticClassifier, SiameseReid
 from .metrics import roc_auc
 
 SIZE = 256
+# share of the verifiers' training pairs that are two originals: without them, fine-tuning on released images
+# makes the network forget how to verify at all, and a weak attacker's "cannot link" proves nothing
+ANCHOR_SHARE = 0.25
 
 
 class Split:
@@ -167,8 +170,11 @@ def verifier_attack(attack: Split, test: Split, pairs: np.ndarray, labels: np.nd
         usable = [v for v in multi if any(attack.kept[i].any() for i in v)]
         multi = usable or multi
 
-    def view(split: Split, released: list[int], original: list[int], train: bool, first: str = "released") -> tuple[torch.Tensor, torch.Tensor]:
+    def view(split: Split, released: list[int], original: list[int], train: bool, first: str = "released", anchors: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         a = (split.released if first == "released" else split.original)[released]
+        if anchors is not None and anchors.any():
+            # pairs of two originals among the released ones: the attacker keeps what it knows of the patients
+            a = np.where(anchors[:, None, None], split.original[released], a)
         b = split.original[original]
         if train:
             # the same jitter for both members of a pair would teach nothing; each image gets its own
@@ -180,17 +186,8 @@ def verifier_attack(attack: Split, test: Split, pairs: np.ndarray, labels: np.nd
 
     def step() -> torch.Tensor:
         half = batch // 2
-        ra, ob = [], []
-        for _ in range(half):
-            imgs = multi[rng.integers(0, len(multi))]
-            i, j = rng.choice(len(imgs), 2, replace=False)
-            ra.append(imgs[i]); ob.append(imgs[j])
-        for _ in range(batch - half):
-            i, j = (int(v) for v in rng.integers(0, attack.n, 2))
-            while attack.patients[i] == attack.patients[j]:
-                j = int(rng.integers(0, attack.n))
-            ra.append(i); ob.append(j)
-        xa, xb = view(attack, ra, ob, True)
+        ra, ob = balanced_pairs(multi, attack.patients, batch, rng)
+        xa, xb = view(attack, ra, ob, True, anchors=rng.random(batch) < ANCHOR_SHARE)
         y = torch.tensor([1.0] * half + [0.0] * (batch - half))
         return F.binary_cross_entropy_with_logits(model.pair_logit(model.embedding(xa), model.embedding(xb)), y)
 
