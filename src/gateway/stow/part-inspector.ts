@@ -45,6 +45,7 @@ export class PartInspector {
   private readonly values = new Map<number, Uint8Array>();
   private scanner?: StructureScanner;
   private inflater?: InflateRaw;
+  private readonly inflateWaits: (() => void)[] = [];
   private inflated = 0;
   /** The first inflater write, made while reading the File Meta Information. */
   private firstWrite?: Promise<void>;
@@ -105,6 +106,8 @@ export class PartInspector {
   private fail(err: unknown): void {
     this.failure ??= isAnofairError(err) ? err : new AnofairError('INTERNAL', `${this.where}: the part could not be inspected`);
     this.inflater?.destroy();
+    // a destroyed zlib stream may neither call back nor close in time (Node 20.20): release the waiting writes
+    for (const release of this.inflateWaits.splice(0)) release();
   }
 
   /** Preamble, "DICM" and File Meta Information (PS3.10 7.1), also their variants readers accept. */
@@ -192,8 +195,11 @@ export class PartInspector {
     return new Promise((resolve) => {
       const done = (): void => {
         inflater.off('close', done);
+        const k = this.inflateWaits.indexOf(done);
+        if (k >= 0) this.inflateWaits.splice(k, 1);
         resolve();
       };
+      this.inflateWaits.push(done);
       inflater.once('close', done);
       inflater.write(data, done);
     });
