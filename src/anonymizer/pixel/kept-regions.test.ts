@@ -36,6 +36,20 @@ describe('which regions are kept pixel-exact', () => {
     assert.match(plan.withheld[0]!.reason, /more than 20% of the image/);
   });
 
+  it('keeps pixels only of the findings the policy lists; the others are withheld with the reason, whatever their score', () => {
+    const found = [det('cardiomegaly', 0.99, [20, 30, 80, 90]), det('nodule', 0.8, [10, 10, 20, 20]), det('effusion', 0.9, [60, 60, 70, 70])];
+    const plan = planKeptRegions(found, classes, policy({ keepFindings: ['Nodule'], maxBoxFraction: 0.5, maxKeptFraction: 0.5 }), 100, 100);
+    assert.deepEqual(plan.kept.map((k) => k.finding), ['nodule']);
+    assert.deepEqual(plan.withheld.map((w) => `${w.finding}: ${w.reason}`), ['cardiomegaly: the keep policy keeps no pixels of this finding', 'effusion: the keep policy keeps no pixels of this finding']);
+    assert.equal(planKeptRegions(found, classes, policy({ keepFindings: [] }), 100, 100).kept.length, 0, 'an empty list keeps nothing');
+  });
+
+  it('adds the margin around each kept box (the method\'s 1/32 by default; 0 keeps the detector\'s box)', () => {
+    const found = [det('nodule', 0.9, [40, 40, 50, 50])];
+    assert.deepEqual(planKeptRegions(found, classes, { ...DEFAULT_KEEP_POLICY }, 128, 128).kept[0]!.box, [36, 36, 54, 54]);
+    assert.deepEqual(planKeptRegions(found, classes, policy({ margin: 0 }), 128, 128).kept[0]!.box, [40, 40, 50, 50]);
+  });
+
   it('regenerates text at its own (lower) threshold, even inside a kept box, with the margin', () => {
     const found = [det('nodule', 0.9, [10, 10, 60, 60]), det('text', 0.3, [20, 20, 30, 30]), det('text', 0.1, [40, 40, 50, 50])];
     const plan = planKeptRegions(found, classes, policy({ margin: 0.02, maxBoxFraction: 0.5, maxKeptFraction: 0.5 }), 100, 100);

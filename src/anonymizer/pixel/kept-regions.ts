@@ -21,6 +21,12 @@ export interface KeepPolicy {
   maxBoxFraction: number;
   /** Largest share of the image all kept boxes together may cover; the least confident beyond it are regenerated. */
   maxKeptFraction: number;
+  /**
+   * The findings whose pixels may be kept (lower case; undefined: every finding). The others are still named in
+   * the prompt and drawn by the generator, never copied: a large or diffuse finding (a heart, a pleural zone)
+   * carries much of the patient's own anatomy and little that a copy adds over a drawing.
+   */
+  keepFindings?: readonly string[];
 }
 
 export const DEFAULT_KEEP_CONFIDENCE = 0.5;
@@ -121,8 +127,13 @@ export function planKeptRegions(detections: readonly Detection[], classes: { kee
   const masks: (DetectionMask | undefined)[] = [];
   let keptArea = 0;
   const findings = detections.filter((d) => classes.keep.has(d.className)).sort((a, b) => b.score - a.score);
+  const keepable = policy.keepFindings ? new Set(policy.keepFindings.map((f) => f.toLowerCase())) : undefined;
   for (const d of findings) {
     const score = Math.round(d.score * 1000) / 1000;
+    if (keepable && !keepable.has(d.className.toLowerCase())) {
+      withheld.push({ finding: d.className, score, reason: 'the keep policy keeps no pixels of this finding' });
+      continue;
+    }
     const threshold = keepThreshold(policy, d.className);
     if (d.score < threshold) {
       withheld.push({ finding: d.className, score, reason: `score below the keep threshold ${threshold}` });

@@ -36,6 +36,10 @@ export interface PixelCleanerSettings {
   /** largest share of the image one kept box may cover (default 0.12) and all of them together (default 0.2) */
   maxKeptBoxFraction?: number;
   maxKeptFraction?: number;
+  /** margin around each kept box, as a fraction of the image's width and height (default 1/32, the method's) */
+  keepMargin?: number;
+  /** the findings whose pixels may be kept (default: every finding); the others are drawn, never copied */
+  keepFindings?: string[];
   /** execution providers, GPU requirement and threads of the ONNX sessions (src/models) */
   runtime?: ModelRuntimeSettings;
 }
@@ -104,6 +108,12 @@ export class CxrPixelCleaner {
     }
     const runtime = settings.runtime ?? {};
     const detector = await YoloDetector.load(join(models, 'detector'), { runtime });
+    // a finding the detector cannot report would silently keep nothing of it: refuse the name instead
+    const unknown = (settings.keepFindings ?? []).filter((f) => !detector.classes.some((c) => c.toLowerCase() === f.toLowerCase()) || detector.textClasses.includes(f));
+    if (unknown.length) {
+      await detector.release();
+      throw new AnofairError('CONFIG_INVALID', `deidentification.pixels.keepFindings names ${unknown.join(', ')}, which the detector in ${models} does not report as a finding (its classes: ${detector.classes.filter((c) => !detector.textClasses.includes(c)).join(', ')})`);
+    }
     const inpainter = await SdInpaintPipeline.load(join(models, 'inpaint'), { runtime });
     const fallback = [detector.describe(), inpainter.describe().components.unet].flatMap((d) => d.fallbacks)[0];
     const description: PixelModelsDescription = {
@@ -152,6 +162,8 @@ export class CxrPixelCleaner {
           ...(this.settings.keepConfidence !== undefined ? { keepConfidence: this.settings.keepConfidence } : {}),
           ...(this.settings.maxKeptBoxFraction !== undefined ? { maxBoxFraction: this.settings.maxKeptBoxFraction } : {}),
           ...(this.settings.maxKeptFraction !== undefined ? { maxKeptFraction: this.settings.maxKeptFraction } : {}),
+          ...(this.settings.keepMargin !== undefined ? { margin: this.settings.keepMargin } : {}),
+          ...(this.settings.keepFindings !== undefined ? { keepFindings: this.settings.keepFindings } : {}),
           // nothing kept, the findings still named in the prompt
           ...(wholeImage ? { maxKeptFraction: 0 } : {}),
         },

@@ -67,6 +67,10 @@ export const deidSettingsSchema = z
         maxKeptBoxFraction: z.number().gt(0).max(1).optional(),
         /** Largest share of the image all kept boxes may cover (the least confident beyond it are regenerated; default 0.2; 0: keep nothing, regenerate every image whole). */
         maxKeptFraction: z.number().min(0).max(1).optional(),
+        /** Margin around each kept box, as a fraction of the image's width and height (default 1/32, the method's; 0: the detector's box). */
+        keepMargin: z.number().min(0).max(0.25).optional(),
+        /** The findings whose pixels may be kept (default: all); the others are named in the prompt and drawn, never copied. */
+        keepFindings: z.array(z.string().min(1)).optional(),
         /** The ONNX sessions: execution providers in order of preference, GPU requirement, threads (docs/GPU.md). */
         runtime: z
           .object({
