@@ -17,6 +17,7 @@ import { notMeasured, renderEvalReport, type ReportExample } from '../evaluation
 import { EvaluationModels } from '../evaluation/evaluation-models.js';
 import { outlinedPng } from '../evaluation/example-images.js';
 import { keptMaskOf } from '../evaluation/kept-region-attack.js';
+import { DEFAULT_KEEP_CONFIDENCE } from '../anonymizer/pixel/kept-regions.js';
 import { parseLabels } from '../phantoms/labels.js';
 import { createProgress } from './progress.js';
 
@@ -42,6 +43,8 @@ interface EvalFlags {
   keepConfidence?: number;
   maxKeptBoxFraction?: number;
   maxKeptFraction?: number;
+  keepMargin?: number;
+  keepFindings?: string[];
 }
 
 function share(lo: number, hi: number, what: string): (text: string) => number {
@@ -70,6 +73,7 @@ async function findingDetector(models: string): Promise<{ detector: FindingDetec
   return {
     detector: {
       confidence,
+      keepConfidence: yolo.keepConfidence ?? DEFAULT_KEEP_CONFIDENCE,
       detect: async (img: GreyImage) => (await yolo.detect(img, { confidence })).filter((d) => !text.has(d.className)).map((d) => ({ finding: d.className, score: d.score, box: d.box })),
     },
     release: () => yolo.release(),
@@ -92,13 +96,14 @@ function summary(r: AnonymizationReport): string[] {
     `  kept share of each image: mean ${r.keptShare.mean}, median ${r.keptShare.median}, max ${r.keptShare.max}; ${r.keptShare.imagesKeepingNothing} images keep nothing${r.keptShare.keptPixelsChanged ? `; ${r.keptShare.keptPixelsChanged} pixels called kept differ from the original` : ''}`,
     `  re-identification AUC: originals ${show(r.reidentification.aucOriginals)}, anonymized ${show(r.reidentification.aucAnonymized)} (0.5 = unlinkable)`,
     `  kept-region attack (${k.feature}): rank-1 ${show(k.rank1)}, chance ${k.chance}, ${show(k.ratioToChance, 1)} x chance, AUC ${show(k.auc)}`,
+    `    rank-1 by kept share: ${k.byKeptShare.map((g) => `${g.group} ${g.rank1} (${g.images})`).join(', ')}; by kept finding: ${k.byKeptFinding.map((g) => `${g.finding} ${g.rank1} (${g.images})`).join(', ') || 'none kept'}`,
     ...(r.reidentification.retrained ? [`  re-identification AUC, verifier retrained on released images: ${show(r.reidentification.retrained.auc)} (on pairs of originals ${r.reidentification.retrained.aucOnOriginals ? show(r.reidentification.retrained.aucOnOriginals) : 'n/a'}); on the kept pixels only: ${r.reidentification.keptRegionVerifier ? show(r.reidentification.keptRegionVerifier.auc) : 'n/a'}`] : []),
     ...(r.attributes.readable ? [`  attributes readable on released images (AUC): sex ${show(r.attributes.readable.sex.originalsJudge)} (originals judge), ${show(r.attributes.readable.sex.retrainedJudge)} (retrained); age ${show(r.attributes.readable.age.originalsJudge)}, ${show(r.attributes.readable.age.retrainedJudge)}`] : []),
     ...(r.realism ? [`  realism: discriminator AUC ${show(r.realism.discriminator.auc)} (VAE round trip ${r.realism.vaeRoundTrip ? show(r.realism.vaeRoundTrip.auc) : 'n/a'}); Fréchet distance ${r.realism.frechet ? `${show(r.realism.frechet.released, 4)} (VAE round trip ${r.realism.frechet.vaeRoundTrip ? show(r.realism.frechet.vaeRoundTrip, 4) : 'n/a'})` : 'n/a'}`] : []),
     `  judged male: originals ${r.attributes.judgedMale.originals}, anonymized ${r.attributes.judgedMale.anonymized}; aged >= 60: ${r.attributes.judgedOld.originals}, ${r.attributes.judgedOld.anonymized}`,
     `  diagnostic AUC (originals -> anonymized): ${r.diagnostic.map((d) => `${d.finding} ${d.aucOriginals.estimate} -> ${d.aucAnonymized.estimate}`).join(', ')}`,
     `  diagnostic output correlation: ${r.diagnostic.map((d) => `${d.finding} ${d.correlation.estimate}`).join(', ')}`,
-    ...(h ? [`  hallucinated findings (confidence ${h.confidence}): ${h.imagesWith} of ${r.images} images, share ${show(h.share)}; on the originals, same rule: ${h.originals.imagesWith}; not on the original at the same place (added by the regeneration): ${h.added.imagesWith} images, ${show(h.added.share)}`] : []),
+    ...(h ? [`  hallucinated findings (confidence ${h.confidence}): ${h.imagesWith} of ${r.images} images, share ${show(h.share)}; on the originals, same rule: ${h.originals.imagesWith}; not on the original at the same place (added by the regeneration): ${h.added.imagesWith} images, ${show(h.added.share)}`, ...(h.atKeepConfidence ? [`    from the keep threshold (${h.atKeepConfidence.confidence}): ${h.atKeepConfidence.imagesWith} images, ${show(h.atKeepConfidence.share)}; on the originals ${h.atKeepConfidence.originals.imagesWith}; added by the regeneration ${h.atKeepConfidence.added.imagesWith}, ${show(h.atKeepConfidence.added.share)}`] : [])] : []),
     `  targets (${r.targets.filter((t) => t.met).length} of ${r.targets.length} met; 95% intervals over patients):`,
     ...r.targets.map((t) => `    ${t.status === 'met' ? 'met   ' : t.status === 'missed' ? 'MISSED' : t.status === 'inconclusive' ? 'INCONC' : 'N/A   '} ${t.target}: ${show(t.value)} (target ${t.threshold})${t.note ? `: ${t.note}` : ''}`),
     ...(notMeasured(r).length ? [`  not measured: ${notMeasured(r).join('; ')}`] : []),
@@ -151,7 +156,7 @@ async function anonymizeSplit(pool: ReleasePool, data: string, chosen: readonly 
       // difference there is a fault of the release
       const boxes = keptMaskOf(pixels.kept, regenerated, original.columns, original.rows);
       const whole = keptMaskOf(pixels.kept.filter((k) => k.shape !== 'mask'), regenerated, original.columns, original.rows);
-      out.images.push(labelledEvalImage(l, toDisplay(original), toDisplay(released), unchangedWithin(boxes, original.stored, released.stored), changedWithin(whole, original.stored, released.stored)));
+      out.images.push(labelledEvalImage(l, toDisplay(original), toDisplay(released), unchangedWithin(boxes, original.stored, released.stored), changedWithin(whole, original.stored, released.stored), pixels.kept.map((k) => k.finding)));
     }
   } finally {
     progress.stop();
@@ -210,6 +215,8 @@ export async function runEval(flags: EvalFlags): Promise<number> {
         ...(flags.keepConfidence !== undefined ? { keepConfidence: flags.keepConfidence } : {}),
         ...(flags.maxKeptBoxFraction !== undefined ? { maxKeptBoxFraction: flags.maxKeptBoxFraction } : {}),
         ...(flags.maxKeptFraction !== undefined ? { maxKeptFraction: flags.maxKeptFraction } : {}),
+        ...(flags.keepMargin !== undefined ? { keepMargin: flags.keepMargin } : {}),
+        ...(flags.keepFindings !== undefined ? { keepFindings: flags.keepFindings } : {}),
       },
     ),
   });
@@ -267,7 +274,7 @@ export async function runEval(flags: EvalFlags): Promise<number> {
     'pixel models': models,
     'evaluation models': judges,
     sampler: `DPM-Solver++(2M), ${flags.steps} steps, guidance 7.5`,
-    'keep policy': `keep confidence ${flags.keepConfidence ?? 'from the detector manifest, else 0.5'}, each box at most ${flags.maxKeptBoxFraction ?? 0.12} of the image, all at most ${flags.maxKeptFraction ?? 0.2}`,
+    'keep policy': `keep confidence ${flags.keepConfidence ?? 'from the detector manifest, else 0.5'}, each box at most ${flags.maxKeptBoxFraction ?? 0.12} of the image, all at most ${flags.maxKeptFraction ?? 0.2}, margin ${flags.keepMargin ?? '1/32'} of the image, findings kept: ${flags.keepFindings?.join(', ') ?? 'every finding'}`,
     time: `${seconds.toFixed(0)} s for ${images.length} images (anonymizing ${anonymizedIn.toFixed(0)} s, measuring ${(seconds - anonymizedIn).toFixed(0)} s)`,
     seeds: `release noise from the fixed evaluation key sha256("${EVAL_KEY_LABEL}"); re-identification pairs ${DEFAULT_PAIR_SEED}; bootstrap ${flags.bootstrapSeed} (${flags.resamples} resamples over patients)${trained ? `; trained attacks ${flags.attackSeed}` : ''}`,
     ...(attackSplit ? { 'trained attacks': `trained on split ${flags.attackSplit} (${attackSplit.images.length} released images${attackSplit.quarantined.length ? `, ${attackSplit.quarantined.length} held back` : ''}), ${flags.attackSteps} steps per verifier and discriminator, ${flags.attributeSteps} for the attribute judge` } : { 'trained attacks': 'not run (--no-trained-attacks)' }),
@@ -327,6 +334,8 @@ export function registerEvalCommand(program: Command): void {
     .option('--keep-confidence <score>', 'lowest score of a kept finding (the release\'s keepConfidence; default: the detector manifest\'s, else 0.5)', share(0.001, 0.999, 'score'))
     .option('--max-kept-box-fraction <share>', 'largest share of the image one kept box may cover (default 0.12)', share(0.001, 1, 'share'))
     .option('--max-kept-fraction <share>', 'largest share of the image kept in all (default 0.2; 0: keep nothing)', share(0, 1, 'share'))
+    .option('--keep-margin <share>', 'margin around each kept box, as a share of the image\'s width and height (default 1/32, the method\'s; 0: the detector\'s box)', share(0, 0.25, 'share'))
+    .option('--keep-findings <list>', 'comma-separated findings whose pixels may be kept (default: every finding); the others are drawn, never copied', (v: string) => v.split(',').map((f) => f.trim()).filter(Boolean))
     .option('--no-trained-attacks', 'skip the attacks trained on another split (faster; the report says they were not measured)')
     .action(async (flags: EvalFlags) => {
       process.exitCode = await runEval(flags);

@@ -49,7 +49,7 @@ describe('evaluateAnonymization (the demo evaluation models on phantoms)', () =>
   // one rotation and few resamples: the same code paths, in seconds
   const quick: EvalOptions = { bootstrap: { resamples: 200, seed: 1 }, attack: { variants: [{ feature: 'high-pass', rotations: [0] }, { feature: 'intensity', rotations: [0] }] } };
   // a detector that finds a nodule in the top left corner of every image it is shown
-  const cornerNodule: FindingDetector = { confidence: 0.25, detect: async () => [{ finding: 'nodule', score: 0.9, box: [2, 2, 14, 14] }] };
+  const cornerNodule: FindingDetector = { confidence: 0.25, keepConfidence: { nodule: 0.8 }, detect: async () => [{ finding: 'nodule', score: 0.9, box: [2, 2, 14, 14] }] };
   after(async () => {
     await models?.release();
     rmSync(dir, { recursive: true, force: true });
@@ -76,6 +76,9 @@ describe('evaluateAnonymization (the demo evaluation models on phantoms)', () =>
     assert.equal(k.chance, round4(2 / 17));
     assert.ok(k.ratioToChance.estimate > 3, `attack rank-1 ${k.rank1.estimate}, ${k.ratioToChance.estimate} x chance, AUC ${k.auc.estimate}`);
     assert.ok(k.auc.estimate > 0.6, `attack AUC ${k.auc.estimate}`);
+    // where the linkage comes from: every image keeps everything, so one band holds them all
+    assert.deepEqual(k.byKeptShare.map((g) => [g.group, g.images, g.medianKeptShare]), [['>= 10%', 18, 1]]);
+    assert.ok(Math.abs(k.byKeptShare[0]!.rank1 - k.rank1.estimate) < 1e-3, 'the band of all images has the overall rank-1');
     const target = (name: string) => r.targets.find((t) => t.target.startsWith(name))!;
     assert.equal(target('kept-region attack').met, false);
     assert.ok(r.targets.filter((t) => t.target.startsWith('diagnostic')).every((t) => t.met), 'diagnosis unchanged: its targets met');
@@ -101,6 +104,8 @@ describe('evaluateAnonymization (the demo evaluation models on phantoms)', () =>
     assert.equal(k.ratioToChance.estimate, 1);
     assert.equal(k.auc.estimate, 0.5);
     assert.equal(r.targets.find((t) => t.target.startsWith('kept-region attack'))!.met, true);
+    assert.deepEqual(k.byKeptShare.map((g) => [g.group, g.images, g.rank1]), [['nothing', 18, k.chance]]);
+    assert.deepEqual(k.byKeptFinding, []);
     // the corner nodule is now in regenerated pixels, on images without a nodule there
     const withNodule = blank.filter((i) => i.truth.some((t) => t.label === 'nodule' && t.box[0]! < 14 && t.box[1]! < 14)).length;
     assert.equal(r.hallucinations!.imagesWith, 18 - withNodule);
@@ -109,6 +114,24 @@ describe('evaluateAnonymization (the demo evaluation models on phantoms)', () =>
     // the detector reports the same corner nodule on the originals: nothing added by the regeneration
     assert.equal(r.hallucinations!.originals.imagesWith, 18 - withNodule);
     assert.equal(r.hallucinations!.added.imagesWith, 0);
+    // from the keep threshold (0.8 for nodules) the 0.9 corner nodule still counts; above it, nothing would
+    assert.equal(r.hallucinations!.atKeepConfidence!.confidence, 'nodule 0.8');
+    assert.equal(r.hallucinations!.atKeepConfidence!.imagesWith, 18 - withNodule);
+    assert.equal(r.hallucinations!.atKeepConfidence!.added.imagesWith, 0);
+    const strict = await evaluateAnonymization(blank, models, { ...quick, detector: { ...cornerNodule, keepConfidence: 0.95 } });
+    assert.equal(strict.hallucinations!.atKeepConfidence!.imagesWith, 0);
+    assert.equal(strict.hallucinations!.imagesWith, 18 - withNodule, 'the reporting threshold counts them still');
+  });
+
+  it('breaks the linkage down by kept share and by kept finding, so a keep policy can be chosen by what links', async () => {
+    // the first image of each patient keeps everything (a "cardiomegaly" region), the others keep nothing
+    const mixed = images.map((i, k) => (k % 3 === 0 ? { ...i, keptFindings: ['cardiomegaly'] } : { ...i, anonymized: { ...i.original, data: new Float32Array(i.original.data.length).fill(0.5) }, kept: new Uint8Array(i.original.data.length) }));
+    const r = await evaluateAnonymization(mixed, models, { ...quick, detector: cornerNodule });
+    const k = r.keptRegionAttack.strongest;
+    assert.deepEqual(k.byKeptShare.map((g) => [g.group, g.images]), [['nothing', 12], ['>= 10%', 6]]);
+    assert.deepEqual(k.byKeptFinding.map((g) => [g.finding, g.images, g.medianKeptShare]), [['cardiomegaly', 6, 1]]);
+    assert.equal(k.byKeptFinding[0]!.rank1, k.byKeptShare[1]!.rank1, 'the same six images');
+    assert.ok(k.byKeptFinding[0]!.rank1 > k.byKeptShare[0]!.rank1, `kept images link (${k.byKeptFinding[0]!.rank1}), the others are at chance (${k.byKeptShare[0]!.rank1})`);
   });
 });
 
@@ -165,6 +188,18 @@ describe('anofair eval', () => {
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     assert.ok(html.includes('Not measured in this run'));
     assert.ok(html.includes('a real-versus-regenerated discriminator'));
+  });
+
+  it('takes the keep policy (margin, findings kept), records it, and refuses a finding the detector does not report', () => {
+    const out = join(dir, 'report-policy');
+    const r = runCli(['--no-trained-attacks', '--keep-margin', '0', '--keep-findings', 'nodule,mass', '--out', out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /rank-1 by kept share: /);
+    const json = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { meta: Record<string, string> };
+    assert.match(json.meta['keep policy']!, /margin 0 of the image, findings kept: nodule, mass/);
+    const bad = runCli(['--no-trained-attacks', '--keep-findings', 'nodule,heart', '--out', join(dir, 'never')]);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /CONFIG_INVALID: deidentification\.pixels\.keepFindings names heart, which the detector .+ does not report as a finding/);
   });
 
   it('refuses to train the attacks on the evaluated split itself', () => {

@@ -1,4 +1,5 @@
 import type { GreyImage } from '../anonymizer/pixel/image-resize.js';
+import { DEFAULT_KEEP_CONFIDENCE } from '../anonymizer/pixel/kept-regions.js';
 import type { ImageLabel } from '../phantoms/labels.js';
 import { bootstrapInterval, bootstrapPlan, WeightedAuc, weightedMean, weightedPearson, type BootstrapPlan, type Interval } from './bootstrap.js';
 import { atLeast, atMost, TARGETS, unlessIncompetent, type TargetResult } from './eval-targets.js';
@@ -38,10 +39,12 @@ export interface EvalImage {
   kept: Uint8Array;
   /** pixels of boxes kept whole that differ from the original (0 unless the release is at fault) */
   keptPixelsChanged?: number;
+  /** the findings whose regions the release kept (the pixel record's kept[].finding, lower case) */
+  keptFindings?: string[];
 }
 
 /** An evaluation image from its phantom label and the two renderings. */
-export function labelledEvalImage(label: ImageLabel, original: GreyImage, anonymized: GreyImage, kept: Uint8Array, keptPixelsChanged?: number): EvalImage {
+export function labelledEvalImage(label: ImageLabel, original: GreyImage, anonymized: GreyImage, kept: Uint8Array, keptPixelsChanged?: number, keptFindings?: string[]): EvalImage {
   return {
     image: label.image_id,
     patient: label.patient_id,
@@ -53,6 +56,7 @@ export function labelledEvalImage(label: ImageLabel, original: GreyImage, anonym
     anonymized,
     kept,
     ...(keptPixelsChanged !== undefined ? { keptPixelsChanged } : {}),
+    ...(keptFindings ? { keptFindings: [...new Set(keptFindings.map((f) => f.toLowerCase()))] } : {}),
   };
 }
 
@@ -73,6 +77,11 @@ export interface FindingDetector {
   detect(image: GreyImage): Promise<FoundFinding[]>;
   /** the reporting threshold (the manifest's suggested confidence) */
   confidence: number;
+  /**
+   * the score from which the pixel step itself treats a finding as present (its keep threshold: one for all, or
+   * per finding): hallucinations are also counted from there, where the detector's own false positives are rare
+   */
+  keepConfidence?: number | Readonly<Record<string, number>>;
 }
 
 export interface ProgressFactory {
@@ -103,7 +112,60 @@ export interface AttackVariantResult extends AttackVariant {
   auc: Interval;
   /** rank-1 among the released images that keep at least one pixel */
   rank1AmongKeeping: number;
+  /** rank-1 by how much of the image was kept: where the linkage comes from, for choosing a keep policy */
+  byKeptShare: LinkageGroup[];
+  /** rank-1 of the images that kept a region of each finding (an image keeping two findings counts for both) */
+  byKeptFinding: (LinkageGroup & { finding: string })[];
   seconds: number;
+}
+
+export interface LinkageGroup {
+  /** 'nothing', '< 1%', ... for byKeptShare; the finding for byKeptFinding */
+  group: string;
+  images: number;
+  rank1: number;
+  /** median share of the image kept, over the group */
+  medianKeptShare: number;
+}
+
+/** Bands of the kept share (upper bounds, exclusive) that byKeptShare reports. */
+const KEPT_SHARE_BANDS: readonly [string, number][] = [
+  ['nothing', 1e-12],
+  ['< 1%', 0.01],
+  ['1-3%', 0.03],
+  ['3-10%', 0.1],
+  ['>= 10%', Infinity],
+];
+
+function keptShareOf(img: EvalImage): number {
+  let kept = 0;
+  for (let i = 0; i < img.kept.length; i++) kept += img.kept[i]!;
+  return kept / img.kept.length;
+}
+
+function median(values: number[]): number {
+  if (!values.length) return Number.NaN;
+  const v = [...values].sort((a, b) => a - b);
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+}
+
+function linkageGroup(group: string, members: readonly { rank1: number; share: number }[]): LinkageGroup {
+  return { group, images: members.length, rank1: round(mean(members.map((m) => m.rank1))), medianKeptShare: round(median(members.map((m) => m.share))) };
+}
+
+/** Per-image rank-1 grouped by kept share and by kept finding. */
+function linkageBreakdown(images: readonly EvalImage[], linkable: readonly number[], rank1: Float64Array): Pick<AttackVariantResult, 'byKeptShare' | 'byKeptFinding'> {
+  const members = linkable.map((q, k) => ({ img: images[q]!, rank1: rank1[k]!, share: keptShareOf(images[q]!) }));
+  let lower = -Infinity;
+  const byKeptShare = KEPT_SHARE_BANDS.map(([band, upper]) => {
+    const inBand = members.filter((m) => m.share >= lower && m.share < upper);
+    lower = upper;
+    return linkageGroup(band, inBand);
+  }).filter((g) => g.images > 0);
+  const findings = [...new Set(members.flatMap((m) => m.img.keptFindings ?? []))].sort();
+  const byKeptFinding = findings.map((finding) => ({ finding, ...linkageGroup(finding, members.filter((m) => m.img.keptFindings?.includes(finding))) }));
+  return { byKeptShare, byKeptFinding };
 }
 
 export interface Hallucination {
@@ -171,6 +233,8 @@ export interface AnonymizationReport {
     originals: { imagesWith: number; share: Interval };
     /** hallucinations the detector does not also report at the same place on the original: added by the regeneration */
     added: { imagesWith: number; share: Interval; findings: number };
+    /** the same three counts from the keep threshold up (a reference detection on the original still counts from the reporting threshold) */
+    atKeepConfidence?: { confidence: string; imagesWith: number; share: Interval; originals: { imagesWith: number; share: Interval }; added: { imagesWith: number; share: Interval } };
     list: Hallucination[];
   };
   targets: TargetResult[];
@@ -210,6 +274,7 @@ export function reidPairs(images: readonly { patient: string }[], seed: number):
   return { pairs: [...positive, ...negative], same: [...positive.map(() => true), ...negative.map(() => false)] };
 }
 
+const sum = (v: Float64Array): number => v.reduce((a, b) => a + b, 0);
 const mean = (v: number[]): number => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN);
 const round = (v: number): number => (Number.isFinite(v) ? Math.round(v * 10000) / 10000 : v);
 const roundInterval = (i: Interval): Interval => ({ estimate: round(i.estimate), lo: round(i.lo), hi: round(i.hi) });
@@ -233,13 +298,11 @@ function keptShares(images: readonly EvalImage[]): AnonymizationReport['keptShar
     }
     return kept / img.kept.length;
   });
-  const sorted = [...shares].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
   return {
     mean: round(mean(shares)),
-    median: round(sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2),
-    min: round(sorted[0]!),
-    max: round(sorted.at(-1)!),
+    median: round(median(shares)),
+    min: round(Math.min(...shares)),
+    max: round(Math.max(...shares)),
     imagesKeepingNothing: shares.filter((s) => s === 0).length,
     keptPixelsChanged: changed,
   };
@@ -286,6 +349,7 @@ function attackVariant(images: readonly EvalImage[], patientIndex: Int32Array, p
       ratioToChance: roundInterval(bootstrapInterval(plan, (w) => weightedMean(rank1, qWeight(w)) / weightedMean(chance, qWeight(w)))),
       auc: roundInterval(bootstrapInterval(plan, (w) => auc.auc((i) => pairWeight(w, pa[i]!, pb[i]!)))),
       rank1AmongKeeping: round(mean(keeping.map(([, k]) => rank1[k]!))),
+      ...linkageBreakdown(images, linkable, rank1),
       seconds,
     },
     curve: rocCurve(labels, scores),
@@ -348,6 +412,9 @@ export async function evaluateAnonymization(images: EvalImage[], models: Evaluat
     const onReleased = new Float64Array(images.length);
     const onOriginal = new Float64Array(images.length);
     const added = new Float64Array(images.length);
+    const keepLevel = options.detector.keepConfidence;
+    const confident = (d: FoundFinding): boolean => keepLevel !== undefined && d.score >= (typeof keepLevel === 'number' ? keepLevel : (keepLevel[d.finding] ?? DEFAULT_KEEP_CONFIDENCE));
+    const high = { onReleased: new Float64Array(images.length), onOriginal: new Float64Array(images.length), added: new Float64Array(images.length) };
     let addedFindings = 0;
     for (const [i, img] of images.entries()) {
       const width = img.original.width;
@@ -355,6 +422,9 @@ export async function evaluateAnonymization(images: EvalImage[], models: Evaluat
       const found = hallucinatedFindings(await options.detector.detect(img.anonymized), img.truth, img.kept, width);
       const baseline = hallucinatedFindings(original, img.truth, img.kept, width);
       const fresh = notFoundOn(found, original);
+      high.onReleased[i] = found.some(confident) ? 1 : 0;
+      high.onOriginal[i] = baseline.some(confident) ? 1 : 0;
+      high.added[i] = fresh.some(confident) ? 1 : 0;
       onReleased[i] = found.length ? 1 : 0;
       onOriginal[i] = baseline.length ? 1 : 0;
       added[i] = fresh.length ? 1 : 0;
@@ -368,12 +438,23 @@ export async function evaluateAnonymization(images: EvalImage[], models: Evaluat
     hallucinations = {
       confidence: options.detector.confidence,
       rule: 'a finding the detector reports on the released image at the confidence given, with less than half of its box in the kept regions, that no ground-truth finding of the same label explains (IoU >= 0.1 or its centre inside the truth box)',
-      imagesWith: onReleased.reduce((a, b) => a + b, 0),
+      imagesWith: sum(onReleased),
       share: interval((w) => weightedMean(onReleased, imageWeight(w))),
       findings: list.length,
       byFinding,
-      originals: { imagesWith: onOriginal.reduce((a, b) => a + b, 0), share: interval((w) => weightedMean(onOriginal, imageWeight(w))) },
-      added: { imagesWith: added.reduce((a, b) => a + b, 0), share: interval((w) => weightedMean(added, imageWeight(w))), findings: addedFindings },
+      originals: { imagesWith: sum(onOriginal), share: interval((w) => weightedMean(onOriginal, imageWeight(w))) },
+      added: { imagesWith: sum(added), share: interval((w) => weightedMean(added, imageWeight(w))), findings: addedFindings },
+      ...(keepLevel !== undefined
+        ? {
+            atKeepConfidence: {
+              confidence: typeof keepLevel === 'number' ? String(keepLevel) : Object.entries(keepLevel).map(([k, v]) => `${k} ${v}`).join(', '),
+              imagesWith: sum(high.onReleased),
+              share: interval((w) => weightedMean(high.onReleased, imageWeight(w))),
+              originals: { imagesWith: sum(high.onOriginal), share: interval((w) => weightedMean(high.onOriginal, imageWeight(w))) },
+              added: { imagesWith: sum(high.added), share: interval((w) => weightedMean(high.added, imageWeight(w))) },
+            },
+          }
+        : {}),
       list,
     };
   }

@@ -116,6 +116,11 @@ ${rows([
 <p>Assumption: ${esc(k.assumption)}. Each released image's kept pixels are compared with each of the ${k.gallery} other originals at the same place by normalised cross-correlation, over shifts up to ${k.maxShift} px and the rotations listed; the best-scoring original names the patient. No model is trained. ${k.linkable} images have another image of their patient in the gallery.</p>
 <table><tr><th>feature</th><th>rotations (degrees)</th><th>rank-1 linkage</th><th>chance</th><th>rank-1 / chance</th><th>ROC-AUC, same patient</th><th>rank-1 among images keeping pixels</th><th>time</th></tr>
 ${rows(k.variants.map((v) => [esc(v.feature) + (v.feature === k.strongest.feature && v.rotations.join() === k.strongest.rotations.join() ? ' (strongest)' : ''), esc(v.rotations.join(', ')), ci(v.rank1), f(v.chance, 4), ci(v.ratioToChance, 1), ci(v.auc), f(v.rank1AmongKeeping), `${f(v.seconds, 0)} s`]))}</table>
+<p>Where the linkage comes from (strongest variant): rank-1 by the share of the image kept, and by the finding whose region was kept. Chance is ${f(k.strongest.chance, 4)}.</p>
+<table><tr><th>kept share</th><th>images</th><th>median kept share</th><th>rank-1</th></tr>
+${rows(k.strongest.byKeptShare.map((g) => [esc(g.group), String(g.images), f(g.medianKeptShare, 4), f(g.rank1)]))}</table>
+${k.strongest.byKeptFinding.length ? `<table><tr><th>kept finding</th><th>images</th><th>median kept share</th><th>rank-1</th></tr>
+${rows(k.strongest.byKeptFinding.map((g) => [esc(g.finding), String(g.images), f(g.medianKeptShare, 4), f(g.rank1)]))}</table>` : '<p>No image kept any region.</p>'}
 ${rocSvg([
   { label: `re-identification, originals (AUC ${f(r.reidentification.aucOriginals.estimate)})`, colour: '#7aa2f7', points: r.roc.reidOriginals },
   { label: `re-identification, anonymized (AUC ${f(r.reidentification.aucAnonymized.estimate)})`, colour: '#9ece6a', points: r.roc.reidAnonymized },
@@ -147,6 +152,7 @@ ${
   h
     ? `<h2>Utility: hallucinated findings</h2>
 <p>Rule: ${esc(h.rule)} (${h.confidence}). ${h.imagesWith} of ${r.images} released images have one: ${ci(h.share)}; ${h.findings} findings in all${Object.keys(h.byFinding).length ? ` (${esc(Object.entries(h.byFinding).map(([name, c]) => `${name} ${c}`).join(', '))})` : ''}. The same rule on the originals (the detector's own false positives in those regions): ${h.originals.imagesWith} images, ${ci(h.originals.share)}. Not reported at the same place on the original, so added by the regeneration: ${h.added.findings} findings on ${h.added.imagesWith} images, ${ci(h.added.share)}.</p>
+${h.atKeepConfidence ? `<p>From the score at which the pixel step itself keeps a finding (${esc(h.atKeepConfidence.confidence)}), where the detector seldom errs on originals: ${h.atKeepConfidence.imagesWith} released images have a hallucinated finding, ${ci(h.atKeepConfidence.share)}; the same rule on the originals ${h.atKeepConfidence.originals.imagesWith}, ${ci(h.atKeepConfidence.originals.share)}; added by the regeneration ${h.atKeepConfidence.added.imagesWith}, ${ci(h.atKeepConfidence.added.share)}. The target is judged at the reporting threshold above.</p>` : ''}
 ${h.list.length ? `<table><tr><th>image</th><th>finding</th><th>score</th><th>box</th></tr>${rows(h.list.slice(0, 30).map((x) => [esc(x.image), esc(x.finding), f(x.score, 2), esc(x.box.join(', '))]))}</table>${h.list.length > 30 ? `<p>and ${h.list.length - 30} more in report.json.</p>` : ''}` : ''}`
     : ''
 }
