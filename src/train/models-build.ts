@@ -115,7 +115,7 @@ async function checkPython(python: string): Promise<boolean> {
  * working where one two-thread process would wait at every barrier for its descheduled half. */
 export const CPU_STAGE_GROUPS = [
   ['attributes', 'detector', 'diagnostic', 'reid'],
-  ['vae', 'diffusion'],
+  ['vae', 'diffusion', 'decoder'],
 ];
 export const STAGES = CPU_STAGE_GROUPS.flat();
 
@@ -129,24 +129,29 @@ function stageGroups(only: string | undefined, parallel: boolean): string[][] {
 
 type Summary = { seconds?: number; stages?: Record<string, unknown> } & Record<string, unknown>;
 
-/** Folds the per-process summaries into build-summary.json, over the stages of an earlier build that a partial
- * rebuild (--only) left in place. */
 /** Folds the stage processes' summaries into build-summary.json; a partial build (--only) keeps the other stages'
- * entries of the previous summary, a full build starts a new one (notes about an earlier build would be false). */
+ * entries of the previous summary and records itself under partial_builds (the full build's times stay its own),
+ * a full build starts a new one (notes about an earlier build would be false). */
 export function mergeSummaries(out: string, parts: string[], seconds: number | undefined, fresh = false): void {
   const previousPath = join(out, 'build-summary.json');
   const merged: Summary = !fresh && existsSync(previousPath) ? (JSON.parse(readFileSync(previousPath, 'utf8')) as Summary) : {};
   merged.stages ??= {};
+  const rebuilt: string[] = [];
   for (const part of parts) {
     const path = join(out, part);
     if (!existsSync(path)) continue;
     const s = JSON.parse(readFileSync(path, 'utf8')) as Summary;
     Object.assign(merged.stages!, s.stages ?? {});
+    rebuilt.push(...Object.keys(s.stages ?? {}));
     for (const [k, v] of Object.entries(s)) if (k !== 'stages' && k !== 'seconds') merged[k] = v;
-    merged[`seconds_${part.replace(/^build-summary-|\.json$/g, '')}`] = s.seconds;
+    if (fresh) merged[`seconds_${part.replace(/^build-summary-|\.json$/g, '')}`] = s.seconds;
     rmSync(path);
   }
-  if (seconds !== undefined) merged.seconds = Math.round(seconds);
+  if (seconds !== undefined && fresh) merged.seconds = Math.round(seconds);
+  else if (seconds !== undefined && rebuilt.length) {
+    const earlier = Array.isArray(merged.partial_builds) ? (merged.partial_builds as unknown[]) : [];
+    merged.partial_builds = [...earlier, { stages: rebuilt, seconds: Math.round(seconds), finished: new Date().toISOString() }];
+  }
   writeFileSync(join(out, 'build-summary.json'), `${JSON.stringify(merged, null, 2)}\n`);
 }
 
@@ -222,7 +227,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--seed <n>', 'training seed', (v) => Number.parseInt(v, 10), 20260)
     .option('--python <path>', 'python with PyTorch', process.env.ANOFAIR_PYTHON ?? DEFAULT_PYTHON)
     .option('--device <name>', 'cpu or cuda (default: cuda when available)')
-    .option('--only <stages>', 'comma-separated: detector,attributes,diagnostic,reid,vae,diffusion')
+    .option('--only <stages>', 'comma-separated: detector,attributes,diagnostic,reid,vae,diffusion,decoder')
     .option('--docs <file>', 'write the models report (markdown) here; default docs/MODELS.md for a full build into models/demo')
     .option('--keep-phantoms', 'keep the generated phantom folder', false)
     .option('--report-only', 'train nothing: fold partial build summaries into build-summary.json and rewrite the docs', false)

@@ -51,6 +51,10 @@ export function renderModelsDoc(outDir: string, repoRoot: string): string {
   lines.push(`Last full build: ${typeof seconds === 'number' ? `${(seconds / 60).toFixed(0)} minutes, ` : ''}PyTorch on \`${String(get(summary, 'device') ?? 'n/a')}\` (torch ${String(get(det?.training, 'torch') ?? 'n/a')}), ` +
     `data: ${JSON.stringify(get(data, 'images'))} images of ${JSON.stringify(get(data, 'patients'))} patients; training-split ratios ${JSON.stringify(get(data, 'train_ratios'))}.`, '');
   if (typeof summary.note === 'string') lines.push(summary.note, '');
+  const partial = get(summary, 'partial_builds');
+  if (Array.isArray(partial) && partial.length) {
+    lines.push(`Rebuilt since (\`--only\`): ${partial.map((p) => `${String(get(p, 'stages'))} (${num(Number(get(p, 'seconds')) / 60, 0)} minutes, ${String(get(p, 'finished')).slice(0, 10)})`).join('; ')}.`, '');
+  }
   lines.push('Training time per stage in that build (wall seconds of the stage\'s training loop, as recorded in the manifests):', '');
   lines.push('| stage | steps x batch | seconds | threads/device |', '| --- | --- | --- | --- |');
   const stageRow = (label: string, t: unknown): void => {
@@ -63,6 +67,7 @@ export function renderModelsDoc(outDir: string, repoRoot: string): string {
   stageRow('reid', reid?.training);
   stageRow('vae', get(inp?.training, 'vae'));
   stageRow('diffusion (text encoder + UNet)', get(inp?.training, 'diffusion'));
+  stageRow('decoder (refined on the frozen encoder)', get(inp?.training, 'decoder'));
   lines.push('');
   lines.push('## Held-out metrics against the targets', '');
   lines.push('| model | metric | test value | target | |', '| --- | --- | --- | --- | --- |');
@@ -95,7 +100,9 @@ export function renderModelsDoc(outDir: string, repoRoot: string): string {
     const f = get(m, 'full_masks') as Json | undefined;
     lines.push('## inpaint', '', inp.description, '');
     lines.push(`UNet ${String(get(inp.training, 'diffusion', 'unet_parameters'))} parameters, text encoder ${String(get(inp.training, 'diffusion', 'text_encoder_parameters'))}; ` +
-      `VAE reconstruction PSNR on test images ${num(get(inp.training, 'vae', 'test_psnr_db'), 1)} dB. Prompts: "A chest X-ray showing {finding}." (findings joined by ", ", "No Finding" when none).`, '');
+      `VAE reconstruction PSNR on test images ${num(get(inp.training, 'vae', 'test_psnr_db'), 1)} dB` +
+      (get(inp.training, 'decoder') ? `; with the refined decoder (${String(get(inp.training, 'decoder', 'parameters'))} parameters, ${String(get(inp.training, 'decoder', 'loss'))}; the encoder, and so the UNet's latent space, unchanged) ${num(get(inp.training, 'decoder', 'test_psnr_db'), 1)} dB` : '') +
+      `. Prompts: "A chest X-ray showing {finding}." (findings joined by ", ", "No Finding" when none).`, '');
     lines.push(`The attribute classifier judging ${String(get(m, 'images'))} test images regenerated with ${String(get(m, 'sampler'))}, ${String(get(m, 'steps'))} steps, guidance ${String(get(m, 'guidance_scale'))}:`, '');
     lines.push('| masks | share judged male | share judged >= 60 | source images: male / >= 60 | training split: male / >= 60 |', '| --- | --- | --- | --- | --- |');
     for (const [label, r] of [['CXR-AnoFAIR (keep finding boxes)', a], ['whole image', f]] as const) {

@@ -5,6 +5,7 @@ Progress goes to stdout as `progress <stage> <step> <total> <loss>` lines, every
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -21,13 +22,15 @@ from .classifiers import AttributeClassifier
 from .dataset import load_all
 from .detector import evaluate as evaluate_detector
 from .detector import train as train_detector
-from .inpaint import train_diffusion, train_vae, vae_psnr
+from .inpaint import refine_decoder, train_diffusion, train_vae, vae_psnr
 from .inpaint_eval import evaluate_inpainting
 from .manifest import write_json
 from .runtime import pick_device, seed_everything
 from .tokenizer import Tokenizer
+from .torch_weights import load_inpaint
+from .vae import AutoencoderKL, decoder_from_config
 
-STAGES = ["detector", "attributes", "diagnostic", "reid", "vae", "diffusion"]  # seeds derive from this order
+STAGES = ["detector", "attributes", "diagnostic", "reid", "vae", "diffusion", "decoder"]  # seeds derive from this order
 
 # Steps and batch sizes: the full build takes under two hours on two idle CPU cores, most of it the diffusion stage
 # (see docs/MODELS.md for the measured times).
@@ -38,6 +41,7 @@ FULL = {
     "reid": {"steps": 1200, "batch": 32},
     "vae": {"steps": 300, "batch": 16},
     "diffusion": {"steps": 4000, "batch": 16},
+    "decoder": {"steps": 2000, "batch": 12},
     "inpaint_eval_images": 48,
     "inpaint_eval_steps": 20,
 }
@@ -48,6 +52,7 @@ SMOKE = {
     "reid": {"steps": 3, "batch": 4},
     "vae": {"steps": 3, "batch": 4},
     "diffusion": {"steps": 3, "batch": 4},
+    "decoder": {"steps": 3, "batch": 2},
     "inpaint_eval_images": 2,
     "inpaint_eval_steps": 2,
 }
@@ -68,6 +73,15 @@ class Reporter:
                 print(f"progress {stage} {step} {total} {loss:.5f}", flush=True)
 
         return report
+
+
+def encoder_digest(vae: AutoencoderKL) -> str:
+    """Identifies the encoder whose latents a refined decoder was trained on."""
+    h = hashlib.sha256()
+    for name, t in vae.encoder.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().numpy().tobytes())
+    return h.hexdigest()
 
 
 def data_description(data_dir: Path, sets: dict[str, Any], smoke: bool) -> dict[str, Any]:
@@ -191,17 +205,53 @@ def main(argv: list[str] | None = None) -> int:
         vae_info["test_psnr_db"] = vae_psnr(vae, test, device)
         rep.info(f"vae reconstruction PSNR test {vae_info['test_psnr_db']:.1f} dB")
         summary["stages"]["vae"] = {"training": vae_info}
+    inpainting: dict[str, Any] | None = None
     if "diffusion" in stages:
         seed_everything(stage_seed("diffusion"))
         tokenizer = Tokenizer.build()
         text, unet, info = train_diffusion(train, vae, tokenizer, device, seed=stage_seed("diffusion"), progress=rep.progress("diffusion"), **plan["diffusion"])
         info["seed"] = stage_seed("diffusion")
+        inpainting = {"vae": vae, "text": text, "unet": unet, "tokenizer": tokenizer, "training": {"vae": vae_info, "diffusion": info}}
+    if "decoder" in stages:
+        if inpainting is None:
+            # refine the shipped model's decoder: its encoder, and so the UNet's latent space, stay as they are
+            folder = args.out / "inpaint"
+            shipped = json.loads((folder / "manifest.json").read_text())
+            vae, text, unet, tokenizer = load_inpaint(folder)
+            inpainting = {"vae": vae, "text": text, "unet": unet, "tokenizer": tokenizer,
+                          "training": {k: v for k, v in shipped.get("training", {}).items() if k != "decoder"}}
+        seed_everything(stage_seed("decoder"))
+        before = vae_psnr(inpainting["vae"], test, device)
+        # the trained decoder is kept until the folder is exported, so a failure after training costs no retraining
+        checkpoint = args.out / "decoder-checkpoint.pt"
+        key = {"plan": plan["decoder"], "seed": stage_seed("decoder"), "encoder": encoder_digest(inpainting["vae"])}
+        saved = torch.load(str(checkpoint), map_location="cpu") if checkpoint.exists() else None
+        if saved is not None and saved["key"] == key:
+            refined = AutoencoderKL(decoder_from_config({"decoder": saved["info"]["decoder"]}))
+            refined.encoder.load_state_dict(inpainting["vae"].encoder.state_dict())
+            refined.decoder.load_state_dict(saved["decoder"])
+            refined, info = refined.eval(), saved["info"]
+            rep.info(f"refined decoder taken from {checkpoint} (same plan, seed and encoder)")
+        else:
+            refined, info = refine_decoder(train, inpainting["vae"], device, seed=stage_seed("decoder"), progress=rep.progress("decoder"), **plan["decoder"])
+            torch.save({"key": key, "info": info, "decoder": refined.decoder.state_dict()}, str(checkpoint))
+        info.update(seed=stage_seed("decoder"), test_psnr_db_before=before, test_psnr_db=vae_psnr(refined, test, device))
+        rep.info(f"refined decoder: reconstruction PSNR test {info['test_psnr_db_before']:.1f} -> {info['test_psnr_db']:.1f} dB")
+        inpainting["vae"] = refined
+        inpainting["training"]["decoder"] = info
+        summary["stages"]["decoder"] = {"training": info}
+    if inpainting is not None:
+        vae, text, unet, tokenizer = inpainting["vae"], inpainting["text"], inpainting["unet"], inpainting["tokenizer"]
         metrics = evaluate_inpainting(vae, text, unet, tokenizer, attribute_judge().to(device), sets, device, plan["inpaint_eval_images"], args.seed, args.report_dir, plan["inpaint_eval_steps"])
         rep.info("inpainting judged male ratio {:.2f} (data {:.2f}), age>=60 ratio {:.2f} (data {:.2f})".format(
             metrics["anofair_masks"]["judged_ratio"]["male"], metrics["anofair_masks"]["source_ratio"]["male"],
             metrics["anofair_masks"]["judged_ratio"]["age>=60"], metrics["anofair_masks"]["source_ratio"]["age>=60"]))
-        exports.inpaint(ctx, vae.cpu(), text, unet, tokenizer, {"vae": vae_info, "diffusion": info}, metrics)
-        summary["stages"]["diffusion"] = {"training": info, "metrics": metrics}
+        exports.inpaint(ctx, vae.cpu(), text, unet, tokenizer, inpainting["training"], metrics)
+        (args.out / "decoder-checkpoint.pt").unlink(missing_ok=True)
+        if "diffusion" in stages:
+            summary["stages"]["diffusion"] = {"training": inpainting["training"]["diffusion"], "metrics": metrics}
+        else:
+            summary["stages"]["decoder"]["metrics"] = metrics
     summary["seconds"] = round(time.time() - t0, 1)
     summary["data"] = data
     write_json(args.out / args.summary, summary)

@@ -262,13 +262,9 @@ def discriminator(attack_real: np.ndarray, attack_fake: np.ndarray, test_real: n
 
 def vae_round_trip(images01: np.ndarray, inpaint_folder: Path) -> np.ndarray:
     """Encode (mean) and decode each image with the inpainting model's own VAE, as the pipeline does."""
-    from .torch_weights import load_named
-    from .vae import AutoencoderKL
+    from .torch_weights import load_vae
 
-    vae = AutoencoderKL()
-    load_named(vae, inpaint_folder / "vae_encoder" / "model.onnx", strip_prefix="vae.encoder.", only_prefix="encoder.")
-    load_named(vae, inpaint_folder / "vae_decoder" / "model.onnx", strip_prefix="vae.decoder.", only_prefix="decoder.")
-    vae.eval()
+    vae = load_vae(inpaint_folder)
     out = []
     with torch.no_grad():
         for s in range(0, len(images01), 16):

@@ -184,8 +184,9 @@ def inpaint(ctx: Context, vae: AutoencoderKL, text: TextEncoder, unet: UNet, tok
     (folder / "unet" / "config.json").write_text(json.dumps(unet_cfg, indent=2) + "\n")
     vae_cfg = {"_class_name": "AutoencoderKL", "in_channels": 3, "out_channels": 3, "latent_channels": LATENT_CHANNELS,
                "sample_size": IMAGE_SIZE, "scaling_factor": SCALING_FACTOR, "block_out_channels": [24, 48, 96, 96]}
-    for part in ("vae_encoder", "vae_decoder"):
-        (folder / part / "config.json").write_text(json.dumps(vae_cfg, indent=2) + "\n")
+    (folder / "vae_encoder" / "config.json").write_text(json.dumps(vae_cfg, indent=2) + "\n")
+    # the decoder may be larger than the encoder (a refined decoder): its own shape, for torch_weights.load_vae
+    (folder / "vae_decoder" / "config.json").write_text(json.dumps({**vae_cfg, "decoder": vae.decoder.config}, indent=2) + "\n")
     (folder / "model_index.json").write_text(json.dumps({
         "_class_name": "ORTStableDiffusionInpaintPipeline", "_diffusers_version": "0.21.0",
         "feature_extractor": [None, None], "requires_safety_checker": False, "safety_checker": [None, None],

@@ -8,6 +8,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .dataset import IMAGE_SIZE, PhantomSet
 from .diffusion import MASK_ANOFAIR, MASK_RANDOM, alphas_cumprod, anofair_mask, dpm_solver_2m, latent_mask, min_snr_weight, random_masks
@@ -15,7 +16,7 @@ from .layers import count_parameters
 from .text_encoder import TextEncoder
 from .tokenizer import NEGATIVE_PROMPT, Tokenizer
 from .unet import UNet
-from .vae import SCALING_FACTOR, AutoencoderKL
+from .vae import SCALING_FACTOR, AutoencoderKL, Decoder
 
 Progress = Callable[[int, int, float], None]
 
@@ -82,6 +83,98 @@ def vae_psnr(vae: AutoencoderKL, data: PhantomSet, device: torch.device, limit: 
             mse = ((from_sample(rec) - data.images[i : min(i + 16, limit)]) ** 2).mean(axis=(1, 2))
             errs += (10 * np.log10(1.0 / np.maximum(mse, 1e-10))).tolist()
     return float(np.mean(errs)) if errs else float("nan")
+
+
+class PatchCritic(nn.Module):
+    """A small PatchGAN critic on grey images: one score per overlapping patch of about 40 px."""
+
+    def __init__(self, w: int = 32):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, w, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.GroupNorm(8, 2 * w), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.GroupNorm(8, 4 * w), nn.LeakyReLU(0.2),
+            nn.Conv2d(4 * w, 1, 3, 1, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.mean(dim=1, keepdim=True))
+
+
+def _pyramid_l1(a: torch.Tensor, b: torch.Tensor, levels: int = 3) -> torch.Tensor:
+    """L1 between the band-pass levels of two images (each level minus its blurred, halved copy)."""
+    total = a.new_zeros(())
+    for _ in range(levels):
+        da, db = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+        total = total + ((a - F.interpolate(da, scale_factor=2.0, mode="bilinear", align_corners=False))
+                         - (b - F.interpolate(db, scale_factor=2.0, mode="bilinear", align_corners=False))).abs().mean()
+        a, b = da, db
+    return total
+
+
+def refine_decoder(
+    data: PhantomSet, vae: AutoencoderKL, device: torch.device, steps: int, batch: int, seed: int,
+    widths: tuple[int, int, int] = (32, 64, 128), blocks: tuple[int, int, int] = (1, 2, 3), hidden: int = 32,
+    crop: int = 128, lr: float = 1e-3, adversarial_weight: float = 0.05, adversarial_from: float = 0.3,
+    progress: Progress | None = None,
+) -> tuple[AutoencoderKL, dict[str, Any]]:
+    """A larger decoder trained on the frozen encoder's latents, so that the latent space the UNet was trained in
+    stays the same: L1, edge and band-pass L1 for structure (ribs, vessels, borders), and after a warm-up a light
+    patch-adversarial term for the fine texture that an L1 decoder averages into blur."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    vae = vae.to(device).eval()
+    for p in vae.encoder.parameters():
+        p.requires_grad_(False)
+    # the encoder is frozen: its posterior of every training image is computed once
+    with torch.no_grad():
+        post = [vae.parameters_of(to_sample(data.images[i : i + 32]).to(device)) for i in range(0, len(data), 32)]
+    means = torch.cat([m for m, _ in post])
+    stds = torch.cat([torch.exp(0.5 * lv) for _, lv in post])
+    decoder = Decoder(widths, blocks, hidden).to(device)
+    critic = PatchCritic().to(device)
+    opt = torch.optim.AdamW(decoder.parameters(), lr=lr, weight_decay=0.0)
+    opt_c = torch.optim.AdamW(critic.parameters(), lr=lr * 0.5, betas=(0.5, 0.9), weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.05)
+    start_adv = int(steps * adversarial_from)
+    lc = crop // 8
+    t0 = time.time()
+    avg = 0.0
+    for step in range(steps):
+        idx = rng.integers(0, len(data), batch)
+        offs = rng.integers(0, (IMAGE_SIZE - crop) // 8 + 1, size=(batch, 2))
+        z = torch.stack([means[i, :, y : y + lc, x : x + lc] + stds[i, :, y : y + lc, x : x + lc] * torch.randn(4, lc, lc, device=device) for i, (y, x) in zip(idx, offs)])
+        target = to_sample(np.stack([data.images[i, y * 8 : y * 8 + crop, x * 8 : x * 8 + crop] for i, (y, x) in zip(idx, offs)])).to(device)
+        rec = decoder(z)
+        gy, gx = _image_gradients(rec)
+        ty, tx = _image_gradients(target)
+        loss = (rec - target).abs().mean() + 0.5 * ((gy - ty).abs().mean() + (gx - tx).abs().mean()) + _pyramid_l1(rec, target)
+        adversarial = step >= start_adv and adversarial_weight > 0
+        if adversarial:
+            loss = loss - adversarial_weight * critic(rec).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(decoder.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if adversarial:  # hinge loss of the critic on real crops against this step's reconstructions
+            c_loss = F.relu(1 - critic(target)).mean() + F.relu(1 + critic(rec.detach())).mean()
+            opt_c.zero_grad(set_to_none=True)
+            c_loss.backward()
+            opt_c.step()
+        avg = 0.95 * avg + 0.05 * float(loss) if step else float(loss)
+        if progress:
+            progress(step + 1, steps, avg)
+    refined = AutoencoderKL(decoder.eval())
+    refined.encoder.load_state_dict(vae.encoder.state_dict())
+    for p in refined.parameters():
+        p.requires_grad_(True)
+    info = {
+        "steps": steps, "batch": batch, "crop": crop, "lr": lr, "decoder": {"block_out_channels": list(widths), "res_blocks": list(blocks), "hidden": hidden},
+        "parameters": count_parameters(decoder), "loss": "L1 + edge L1 + band-pass L1, patch hinge adversarial from step %d (weight %g)" % (start_adv, adversarial_weight),
+        "encoder": "frozen (the UNet's latent space is unchanged)", "seconds": round(time.time() - t0, 1), "final_loss": avg,
+    }
+    return refined.eval(), info
 
 
 def encode_latents(vae: AutoencoderKL, samples: torch.Tensor, batch: int = 32) -> torch.Tensor:

@@ -13,7 +13,7 @@ from onnx import numpy_helper
 from .text_encoder import TextEncoder
 from .tokenizer import Tokenizer
 from .unet import UNet
-from .vae import AutoencoderKL
+from .vae import AutoencoderKL, decoder_from_config
 
 
 def onnx_initializers(path: Path) -> dict[str, torch.Tensor]:
@@ -47,7 +47,14 @@ def load_inpaint(folder: Path) -> tuple[AutoencoderKL, TextEncoder, UNet, Tokeni
     ucfg = json.loads((folder / "unet" / "config.json").read_text())
     unet = UNet(ucfg["cross_attention_dim"], tuple(ucfg["block_out_channels"]))
     load_named(unet, folder / "unet" / "model.onnx")
-    vae = AutoencoderKL()
+    return load_vae(folder), text.eval(), unet.eval(), tokenizer
+
+
+def load_vae(folder: Path) -> AutoencoderKL:
+    """The autoencoder of an inpainting folder, its decoder built as vae_decoder/config.json describes it."""
+    config_file = folder / "vae_decoder" / "config.json"
+    config = json.loads(config_file.read_text()) if config_file.exists() else None
+    vae = AutoencoderKL(decoder_from_config(config))
     load_named(vae, folder / "vae_encoder" / "model.onnx", strip_prefix="vae.encoder.", only_prefix="encoder.")
     load_named(vae, folder / "vae_decoder" / "model.onnx", strip_prefix="vae.decoder.", only_prefix="decoder.")
-    return vae.eval(), text.eval(), unet.eval(), tokenizer
+    return vae.eval()

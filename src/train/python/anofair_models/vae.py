@@ -37,27 +37,38 @@ class Encoder(nn.Module):
         return self.conv_out(self.net(x))
 
 
+DEFAULT_DECODER = {"block_out_channels": [24, 48, 96], "res_blocks": [1, 1, 2], "hidden": 16}
+
+
 class Decoder(nn.Module):
-    def __init__(self, w: tuple[int, int, int] = (24, 48, 96)):
+    """Latents -> image through three nearest-neighbour upsamplings. `widths` and `blocks` run from the finest level
+    (/2) to the coarsest (/8); the defaults are the first demo model's decoder, whose weight names they keep."""
+
+    def __init__(self, w: tuple[int, int, int] = (24, 48, 96), blocks: tuple[int, int, int] = (1, 1, 2), hidden: int = 16):
         super().__init__()
+        self.config = {"block_out_channels": list(w), "res_blocks": list(blocks), "hidden": hidden}
         self.conv_in = nn.Conv2d(LATENT_CHANNELS, w[2], 3, 1, 1)
-        self.net = nn.Sequential(
-            Res(w[2]), Res(w[2]),
-            nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(w[2], w[1], 3, 1, 1), Res(w[1]),  # /4
-            nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(w[1], w[0], 3, 1, 1), Res(w[0]),  # /2
-            nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(w[0], 16, 3, 1, 1), nn.SiLU(),
-            nn.Conv2d(16, 3, 3, 1, 1),
-        )
+        layers: list[nn.Module] = [Res(w[2]) for _ in range(blocks[2])]
+        layers += [nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(w[2], w[1], 3, 1, 1), *[Res(w[1]) for _ in range(blocks[1])]]  # /4
+        layers += [nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(w[1], w[0], 3, 1, 1), *[Res(w[0]) for _ in range(blocks[0])]]  # /2
+        layers += [nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(w[0], hidden, 3, 1, 1), nn.SiLU(), nn.Conv2d(hidden, 3, 3, 1, 1)]
+        self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(self.conv_in(z))
 
 
+def decoder_from_config(config: dict | None) -> Decoder:
+    """The decoder a vae_decoder/config.json describes (its "decoder" entry; none: the first demo decoder)."""
+    c = {**DEFAULT_DECODER, **((config or {}).get("decoder") or {})}
+    return Decoder(tuple(c["block_out_channels"]), tuple(c["res_blocks"]), int(c["hidden"]))
+
+
 class AutoencoderKL(nn.Module):
-    def __init__(self):
+    def __init__(self, decoder: Decoder | None = None):
         super().__init__()
         self.encoder = Encoder()
-        self.decoder = Decoder()
+        self.decoder = decoder if decoder is not None else Decoder()
 
     def parameters_of(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         p = self.encoder(images)
