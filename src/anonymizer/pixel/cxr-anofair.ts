@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromDisplay, storedRange, toDisplay, type GreyPixels } from './grey-pixels.js';
 import { DEFAULT_KEEP_POLICY, keepMask, keepThreshold, planKeptRegions, type IdentifyingRegion, type KeepPolicy, type KeptRegion, type WithheldRegion } from './kept-regions.js';
+import { addImageNoise, estimateNoiseLevel, typicalNoise } from './image-noise.js';
 import { harmoniseSeams } from './seam-blend.js';
 import { resizeGrey } from './image-resize.js';
 import { DEFAULT_GUIDANCE_SCALE, DEFAULT_NEGATIVE_PROMPT, DEFAULT_STEPS, type SdInpaintPipeline } from './sd-inpaint-pipeline.js';
@@ -63,6 +64,8 @@ export interface AnofairSettings {
   keep?: Partial<KeepPolicy>;
   /** reach of the seam harmonisation, as a fraction of the image's shorter side (default 1/48; 0: none) */
   seamBand?: number;
+  /** give the regenerated pixels the original's noise level (default true; image-noise.ts) */
+  matchNoise?: boolean;
   steps?: number;
   guidanceScale?: number;
   prompt?: PromptConfig;
@@ -92,6 +95,8 @@ export interface PixelRecord {
   /** the thresholds and caps that chose the kept regions, and the seam band in pixels */
   keepPolicy: KeepPolicy;
   seamBandPixels: number;
+  /** the noise level given to the regenerated pixels (stored values, the median band's; absent: none added) */
+  noiseSigma?: number;
   prompt: string;
   steps: number;
   guidanceScale: number;
@@ -160,10 +165,14 @@ export async function anonymizeRadiograph(px: GreyPixels, models: AnofairModels,
 
   // back at the image's own size: kept regions keep their stored values exactly, the rest is the generated
   // image, its seams with the kept regions harmonised
-  const generated = fromDisplay(wide, resizeGrey({ data: result.generated, width: s, height: s }, width, height).data);
+  const smooth = fromDisplay(wide, resizeGrey({ data: result.generated, width: s, height: s }, width, height).data);
   const keepFull = keepMask(plan, 1, 1, width, height);
   const seamBandPixels = Math.round((settings.seamBand ?? 1 / 48) * Math.min(width, height));
   const range = storedRange(px);
+  // the regenerated pixels get the image's own grain (its level per intensity, seeded like the sampler's noise),
+  // so that neither they nor the seams with the kept regions stand out by their smoothness
+  const noise = settings.matchNoise === false ? undefined : estimateNoiseLevel(px.stored, width, height);
+  const generated = noise ? addImageNoise(smooth, keepFull, noise, settings.seed, range.lo, range.hi) : smooth;
   const stored = harmoniseSeams(px.stored, generated, keepFull, width, height, seamBandPixels, range.lo, range.hi);
   let regenerated = 0;
   for (let i = 0; i < keepFull.length; i++) if (!keepFull[i]) regenerated++;
@@ -178,6 +187,7 @@ export async function anonymizeRadiograph(px: GreyPixels, models: AnofairModels,
       regeneratedFraction: Math.round((regenerated / stored.length) * 10000) / 10000,
       keepPolicy: policy,
       seamBandPixels,
+      ...(noise ? { noiseSigma: Math.round(typicalNoise(noise) * 100) / 100 } : {}),
       prompt,
       steps,
       guidanceScale,
