@@ -131,6 +131,9 @@ describe('evaluateAnonymization (the demo evaluation models on phantoms)', () =>
     assert.deepEqual(k.byKeptShare.map((g) => [g.group, g.images]), [['nothing', 12], ['>= 10%', 6]]);
     assert.deepEqual(k.byKeptFinding.map((g) => [g.finding, g.images, g.medianKeptShare]), [['cardiomegaly', 6, 1]]);
     assert.equal(k.byKeptFinding[0]!.rank1, k.byKeptShare[1]!.rank1, 'the same six images');
+    // the kept images have the phantoms' grain (but for flat shutters), the blank ones none: the grain gives the mask away
+    assert.ok(r.keptRegionAttack.maskFromGrain.auc > 0.9, `AUC ${r.keptRegionAttack.maskFromGrain.auc}`);
+    assert.equal(r.keptRegionAttack.maskFromGrain.keptBlocks, 6 * 32 * 32);
     assert.ok(k.byKeptFinding[0]!.rank1 > k.byKeptShare[0]!.rank1, `kept images link (${k.byKeptFinding[0]!.rank1}), the others are at chance (${k.byKeptShare[0]!.rank1})`);
   });
 });

@@ -5,6 +5,7 @@ import { bootstrapInterval, bootstrapPlan, WeightedAuc, weightedMean, weightedPe
 import { atLeast, atMost, TARGETS, unlessIncompetent, type TargetResult } from './eval-targets.js';
 import type { EvaluationModels } from './evaluation-models.js';
 import { hallucinatedFindings, notFoundOn, type FoundFinding, type TruthFinding } from './hallucinated-findings.js';
+import { maskFromGrain, type MaskFromGrain } from './kept-mask-from-grain.js';
 import { keptRegionScores, queryLinkage, standardiseRows, type AttackFeature } from './kept-region-attack.js';
 import { rocAuc, rocCurve } from './roc-auc.js';
 import { seededRandom } from './seeded-random.js';
@@ -209,6 +210,8 @@ export interface AnonymizationReport {
     variants: AttackVariantResult[];
     /** the variant with the highest rank-1 */
     strongest: AttackVariantResult;
+    /** without the mask: how well the grain of a block tells kept from regenerated pixels (0.5: not at all) */
+    maskFromGrain: MaskFromGrain;
   };
   attributes: {
     judgedMale: { originals: number; anonymized: number };
@@ -539,6 +542,7 @@ export async function evaluateAnonymization(images: EvalImage[], models: Evaluat
       linkable,
       variants: variants.map((v) => v.result),
       strongest: strongest.result,
+      maskFromGrain: maskFromGrain(images),
     },
     attributes: {
       judgedMale: { originals: share(po, 0), anonymized: share(pa, 0) },
