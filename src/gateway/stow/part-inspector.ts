@@ -83,9 +83,17 @@ export class PartInspector {
     await this.firstWrite;
     const inflater = this.inflater;
     if (inflater && !inflater.destroyed) {
+      // the flush may inflate past a limit, and fail() destroys the inflater, after which neither 'end' nor
+      // 'close' need come (Node 20.20): fail() releases this wait as it releases the writes
       await new Promise<void>((resolve) => {
-        inflater.once('end', resolve);
-        inflater.once('close', resolve);
+        const done = (): void => {
+          const k = this.inflateWaits.indexOf(done);
+          if (k >= 0) this.inflateWaits.splice(k, 1);
+          resolve();
+        };
+        this.inflateWaits.push(done);
+        inflater.once('end', done);
+        inflater.once('close', done);
         inflater.end();
       });
     }

@@ -91,6 +91,12 @@ export async function relayStow(req: Request, res: Response, target: DicomWebTar
       res.write(read.head);
       await pipeline(body, res).catch(() => res.destroy());
     }
+  } catch (err) {
+    // refused before the body was read whole (a part past a limit): the rest of the upload is still on the
+    // connection, so it is closed after the answer rather than reused, where the client's next request would
+    // wait behind bytes nobody reads (RFC 9112 9.6)
+    if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
+    throw err;
   } finally {
     const dispose = (): Promise<void> => parts?.dispose().catch(() => undefined) ?? Promise.resolve();
     if (background) void background.finally(dispose);
