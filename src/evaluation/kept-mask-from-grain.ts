@@ -1,3 +1,4 @@
+import { noiseMaskResponse } from '../anonymizer/pixel/image-noise.js';
 import type { GreyImage } from '../anonymizer/pixel/image-resize.js';
 import { rocAuc } from './roc-auc.js';
 
@@ -5,7 +6,7 @@ import { rocAuc } from './roc-auc.js';
  * Can the kept mask be read off a released image? The kept-region attack grants the attacker the mask; without
  * it, an attacker would look for where the grain changes, since a decoder draws smoother pixels than a detector
  * records. This measures that cue: every block wholly kept or wholly regenerated is scored by its grain (the
- * median magnitude of the 3x3 Laplacian inside it), and the ROC-AUC of that score for "kept" says how well the
+ * median magnitude of the noise estimator's 3x3 mask inside it, image-noise.ts), and the ROC-AUC of that score for "kept" says how well the
  * grain gives the mask away (0.5: not at all; above: kept blocks are grainier; below: regenerated ones are).
  */
 
@@ -21,9 +22,7 @@ function grain(data: Float32Array, width: number, x0: number, y0: number, block:
   const r: number[] = [];
   for (let y = y0 + 1; y < y0 + block - 1; y++) {
     for (let x = x0 + 1; x < x0 + block - 1; x++) {
-      const i = y * width + x;
-      const l = data[i - width - 1]! - 2 * data[i - width]! + data[i - width + 1]! - 2 * data[i - 1]! + 4 * data[i]! - 2 * data[i + 1]! + data[i + width - 1]! - 2 * data[i + width]! + data[i + width + 1]!;
-      r.push(Math.abs(l));
+      r.push(Math.abs(noiseMaskResponse(data, width, y * width + x)));
     }
   }
   r.sort((a, b) => a - b);
