@@ -1,5 +1,5 @@
 import type { GreyImage } from '../anonymizer/pixel/image-resize.js';
-import { DEFAULT_KEEP_CONFIDENCE } from '../anonymizer/pixel/kept-regions.js';
+import { keepThreshold } from '../anonymizer/pixel/kept-regions.js';
 import type { ImageLabel } from '../phantoms/labels.js';
 import { bootstrapInterval, bootstrapPlan, WeightedAuc, weightedMean, weightedPearson, type BootstrapPlan, type Interval } from './bootstrap.js';
 import { atLeast, atMost, TARGETS, unlessIncompetent, type TargetResult } from './eval-targets.js';
@@ -416,7 +416,7 @@ export async function evaluateAnonymization(images: EvalImage[], models: Evaluat
     const onOriginal = new Float64Array(images.length);
     const added = new Float64Array(images.length);
     const keepLevel = options.detector.keepConfidence;
-    const confident = (d: FoundFinding): boolean => keepLevel !== undefined && d.score >= (typeof keepLevel === 'number' ? keepLevel : (keepLevel[d.finding] ?? DEFAULT_KEEP_CONFIDENCE));
+    const confident = (d: FoundFinding): boolean => keepLevel !== undefined && d.score >= keepThreshold({ keepConfidence: keepLevel }, d.finding);
     const high = { onReleased: new Float64Array(images.length), onOriginal: new Float64Array(images.length), added: new Float64Array(images.length) };
     let addedFindings = 0;
     for (const [i, img] of images.entries()) {

@@ -103,7 +103,7 @@ function shrink(b: Box, maxArea: number, w: number, h: number): Box {
   return [Math.max(0, Math.ceil(cx - hw)), Math.max(0, Math.ceil(cy - hh)), Math.min(w, Math.floor(cx + hw)), Math.min(h, Math.floor(cy + hh))];
 }
 
-export function keepThreshold(policy: KeepPolicy, finding: string): number {
+export function keepThreshold(policy: Pick<KeepPolicy, 'keepConfidence'>, finding: string): number {
   const t = policy.keepConfidence;
   return typeof t === 'number' ? t : (t[finding] ?? DEFAULT_KEEP_CONFIDENCE);
 }
