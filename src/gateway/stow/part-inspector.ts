@@ -83,15 +83,8 @@ export class PartInspector {
     await this.firstWrite;
     const inflater = this.inflater;
     if (inflater && !inflater.destroyed) {
-      // the flush may inflate past a limit, and fail() destroys the inflater, after which neither 'end' nor
-      // 'close' need come (Node 20.20): fail() releases this wait as it releases the writes
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          const k = this.inflateWaits.indexOf(done);
-          if (k >= 0) this.inflateWaits.splice(k, 1);
-          resolve();
-        };
-        this.inflateWaits.push(done);
+      // the flush may inflate past a limit too
+      await this.inflaterWait((done) => {
         inflater.once('end', done);
         inflater.once('close', done);
         inflater.end();
@@ -114,7 +107,7 @@ export class PartInspector {
   private fail(err: unknown): void {
     this.failure ??= isAnofairError(err) ? err : new AnofairError('INTERNAL', `${this.where}: the part could not be inspected`);
     this.inflater?.destroy();
-    // a destroyed zlib stream may neither call back nor close in time (Node 20.20): release the waiting writes
+    // a destroyed zlib stream may neither call back nor close in time (Node 20.20): release the waits on it
     for (const release of this.inflateWaits.splice(0)) release();
   }
 
@@ -200,16 +193,29 @@ export class PartInspector {
     if (inflater.destroyed || this.failure) return Promise.resolve();
     // Resolves once zlib has taken the chunk and emitted what it inflates to, or once the inflater is gone (a
     // limit or an error destroyed it; the write's callback may then never come).
+    return this.inflaterWait((done) => {
+      inflater.once('close', done);
+      inflater.write(data, done);
+    });
+  }
+
+  /**
+   * A wait on the inflater that start() begins, given the function that ends it. fail() ends it too: a destroyed
+   * zlib stream may neither call back nor close in time (Node 20.20).
+   */
+  private inflaterWait(start: (done: () => void) => void): Promise<void> {
     return new Promise((resolve) => {
+      let settled = false;
       const done = (): void => {
-        inflater.off('close', done);
+        if (settled) return;
+        settled = true;
+        this.inflater?.off('close', done);
         const k = this.inflateWaits.indexOf(done);
         if (k >= 0) this.inflateWaits.splice(k, 1);
         resolve();
       };
       this.inflateWaits.push(done);
-      inflater.once('close', done);
-      inflater.write(data, done);
+      start(done);
     });
   }
 
