@@ -227,8 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         key = {"plan": plan["decoder"], "seed": stage_seed("decoder"), "encoder": encoder_digest(inpainting["vae"])}
         saved = torch.load(str(checkpoint), map_location="cpu") if checkpoint.exists() else None
         if saved is not None and saved["key"] == key:
-            refined = AutoencoderKL(decoder_from_config({"decoder": saved["info"]["decoder"]}))
-            refined.encoder.load_state_dict(inpainting["vae"].encoder.state_dict())
+            refined = inpainting["vae"].with_decoder(decoder_from_config({"decoder": saved["info"]["decoder"]}))
             refined.decoder.load_state_dict(saved["decoder"])
             refined, info = refined.eval(), saved["info"]
             rep.info(f"refined decoder taken from {checkpoint} (same plan, seed and encoder)")

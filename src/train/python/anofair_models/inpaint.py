@@ -35,6 +35,13 @@ def _image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
 
 
+def _edge_l1(rec: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The autoencoders' reconstruction loss: L1 on the pixels and, at half weight, on their gradients."""
+    gy, gx = _image_gradients(rec)
+    ty, tx = _image_gradients(target)
+    return (rec - target).abs().mean() + 0.5 * ((gy - ty).abs().mean() + (gx - tx).abs().mean())
+
+
 def train_vae(data: PhantomSet, device: torch.device, steps: int, batch: int, seed: int, crop: int = 128, lr: float = 2e-3, progress: Progress | None = None) -> tuple[AutoencoderKL, dict[str, Any]]:
     """L1 + edge L1 + a light KL, on random crops (the network is fully convolutional), then latent rescaling."""
     torch.manual_seed(seed)
@@ -52,10 +59,8 @@ def train_vae(data: PhantomSet, device: torch.device, steps: int, batch: int, se
         mean, logvar = vae.parameters_of(x)
         z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
         rec = vae.decoder(z)
-        gy, gx = _image_gradients(rec)
-        ty, tx = _image_gradients(x)
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).mean()
-        loss = (rec - x).abs().mean() + 0.5 * ((gy - ty).abs().mean() + (gx - tx).abs().mean()) + 1e-4 * kl
+        loss = _edge_l1(rec, x) + 1e-4 * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -146,9 +151,7 @@ def refine_decoder(
         z = torch.stack([means[i, :, y : y + lc, x : x + lc] + stds[i, :, y : y + lc, x : x + lc] * torch.randn(4, lc, lc, device=device) for i, (y, x) in zip(idx, offs)])
         target = to_sample(np.stack([data.images[i, y * 8 : y * 8 + crop, x * 8 : x * 8 + crop] for i, (y, x) in zip(idx, offs)])).to(device)
         rec = decoder(z)
-        gy, gx = _image_gradients(rec)
-        ty, tx = _image_gradients(target)
-        loss = (rec - target).abs().mean() + 0.5 * ((gy - ty).abs().mean() + (gx - tx).abs().mean()) + _pyramid_l1(rec, target)
+        loss = _edge_l1(rec, target) + _pyramid_l1(rec, target)
         adversarial = step >= start_adv and adversarial_weight > 0
         if adversarial:
             loss = loss - adversarial_weight * critic(rec).mean()
@@ -165,12 +168,11 @@ def refine_decoder(
         avg = 0.95 * avg + 0.05 * float(loss) if step else float(loss)
         if progress:
             progress(step + 1, steps, avg)
-    refined = AutoencoderKL(decoder.eval())
-    refined.encoder.load_state_dict(vae.encoder.state_dict())
+    refined = vae.with_decoder(decoder.eval())
     for p in refined.parameters():
         p.requires_grad_(True)
     info = {
-        "steps": steps, "batch": batch, "crop": crop, "lr": lr, "decoder": {"block_out_channels": list(widths), "res_blocks": list(blocks), "hidden": hidden},
+        "steps": steps, "batch": batch, "crop": crop, "lr": lr, "decoder": decoder.config,
         "parameters": count_parameters(decoder), "loss": "L1 + edge L1 + band-pass L1, patch hinge adversarial from step %d (weight %g)" % (start_adv, adversarial_weight),
         "encoder": "frozen (the UNet's latent space is unchanged)", "seconds": round(time.time() - t0, 1), "final_loss": avg,
     }

@@ -70,6 +70,12 @@ class AutoencoderKL(nn.Module):
         self.encoder = Encoder()
         self.decoder = decoder if decoder is not None else Decoder()
 
+    def with_decoder(self, decoder: Decoder) -> "AutoencoderKL":
+        """A new autoencoder with this one's encoder weights (so the same latent space) and the given decoder."""
+        other = AutoencoderKL(decoder)
+        other.encoder.load_state_dict(self.encoder.state_dict())
+        return other
+
     def parameters_of(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         p = self.encoder(images)
         mean, logvar = p[:, :LATENT_CHANNELS], p[:, LATENT_CHANNELS:].clamp(-30.0, 20.0)
