@@ -20,8 +20,10 @@ const CT = 'pydicom/CT_small.dcm';
 const MR = 'pydicom/MR_small.dcm';
 const GiB = 1024 * 1024 * 1024;
 
-const IDLE_MS = 1_500;
-const WINDOW_MS = 2_500;
+// Long enough that all twenty admitted uploads are open before the first is cut, on a loaded machine too; a
+// stalled body is cut for its silence (IDLE_MS) well before its rate is first judged (WINDOW_MS).
+const IDLE_MS = 2_000;
+const WINDOW_MS = 3_000;
 const MIN_RATE = 4_096;
 const TOTAL = 20;
 const PER_CLIENT = 4;
@@ -177,6 +179,12 @@ async function metric(stack: Stack, reason: string, endpoint = 'stow'): Promise<
   return m ? Number(m[1]) : 0;
 }
 
+async function uploadsInProgress(stack: Stack, endpoint = 'stow'): Promise<number> {
+  const text = await (await fetch(`${stack.url}/metrics`)).text();
+  const m = new RegExp(`^anofair_uploads_in_progress\\{endpoint="${endpoint}"\\} (\\d+)`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
 function assertCut(a: RawAnswer, reason: 'stalled' | 'too-slow', limitMs: number): void {
   assert.equal(a.status, 408, a.body);
   assert.equal(a.error?.code, 'UPLOAD_TOO_SLOW', a.body);
@@ -245,40 +253,31 @@ describe('slow and abusive STOW-RS uploads (real PACS, archive and gateway)', ()
 
   it('holds 70 slow uploads to the slots (429/503 at once), cuts the admitted ones with 408, and the PACS answers throughout and keeps nothing open', async () => {
     await normalUpload(stack, '127.0.0.1'); // warm the connection pools
+    await waitFor('the warm-up upload to free its slot', async () => (await uploadsInProgress(stack)) === 0, 5_000);
     const pacsPort = stack.pacs.httpPort;
     const idle = pacsConnections(pacsPort);
-    const watch = watchAnswers(stack);
     // 20 admitted: 4 from each of five addresses, half stalling, half trickling far below the minimum rate
     const admitted = Array.from({ length: TOTAL }, (_, i) => upload(stack, { localAddress: `127.0.0.${1 + Math.floor(i / PER_CLIENT)}`, pace: i % 2 ? 'trickle' : 'stall' }));
+    await waitFor('every upload slot to be taken', async () => (await uploadsInProgress(stack)) === TOTAL, 10_000);
+    // An admitted upload may reuse a pooled idle connection; every other one opens its own.
     const flood = await waitFor(
       'the admitted uploads to reach the PACS',
       () => {
         const opened = [...pacsConnections(pacsPort)].filter((peer) => !idle.has(peer));
-        return opened.length >= TOTAL && opened;
+        return opened.length >= TOTAL - idle.size && opened;
       },
-      5_000,
+      10_000,
     );
-    // 50 more: 25 from an address at its share (429), 25 from a new one while every slot is taken (503)
-    const throttled = Array.from({ length: 25 }, () => upload(stack, { localAddress: '127.0.0.1', pace: 'trickle' }));
-    const busy = Array.from({ length: 25 }, () => upload(stack, { localAddress: '127.0.0.6', pace: 'trickle' }));
-    for (const a of await Promise.all(throttled)) assertRefused(a, 429);
-    for (const a of await Promise.all(busy)) assertRefused(a, 503);
-    assert.ok(pacsConnections(pacsPort).size <= idle.size + TOTAL + 4, 'the refused uploads did not reach the PACS');
-
-    const answers = await Promise.all(admitted);
-    answers.forEach((a, i) => (i % 2 ? assertCut(a, 'too-slow', WINDOW_MS) : assertCut(a, 'stalled', IDLE_MS)));
-    const { failures, slowestMs, probes } = await watch.stop();
-    assert.deepEqual(failures, [], 'the PACS and the gateway answered every probe');
-    assert.ok(probes >= 4 && slowestMs < 1_000, `${probes} probes, slowest ${slowestMs} ms`);
-
-    // The upstream requests were aborted: the PACS has closed its side of each of them, so their workers are
-    // free. (undici opens a fresh idle connection in its pool after an aborted request; the pool reuses those,
-    // so they stay within the slots and hold no request.)
-    await waitFor('the PACS to close the cut uploads', () => {
-      const open = pacsConnections(pacsPort);
-      return flood.every((peer) => !open.has(peer));
-    }, 1_000);
-    assert.ok(pacsConnections(pacsPort).size <= idle.size + TOTAL + 2, 'the gateway holds no more PACS connections than its slots');
+    // Probes from here on only: their own PACS connections are not among the flood's.
+    const watch = watchAnswers(stack);
+    try {
+      await refuseAndCut(pacsPort, idle, flood, admitted);
+    } finally {
+      // a failed assertion must not leave the probes running: the test file would never end
+      const { failures, slowestMs, probes } = await watch.stop();
+      assert.deepEqual(failures, [], 'the PACS and the gateway answered every probe');
+      assert.ok(probes >= 4 && slowestMs < 1_000, `${probes} probes, slowest ${slowestMs} ms`);
+    }
     const started = Date.now();
     const stored = await normalUpload(stack, '127.0.0.1', '/dicom-web/studies', MR);
     assert.equal(stored.status, 200, stored.body);
@@ -294,9 +293,31 @@ describe('slow and abusive STOW-RS uploads (real PACS, archive and gateway)', ()
     assert.equal(await metric(stack, 'too-slow'), TOTAL / 2);
   });
 
+  async function refuseAndCut(pacsPort: number, idle: Set<number>, flood: number[], admitted: Promise<RawAnswer>[]): Promise<void> {
+    // 50 more: 25 from an address at its share (429), 25 from a new one while every slot is taken (503)
+    const throttled = Array.from({ length: 25 }, () => upload(stack, { localAddress: '127.0.0.1', pace: 'trickle' }));
+    const busy = Array.from({ length: 25 }, () => upload(stack, { localAddress: '127.0.0.6', pace: 'trickle' }));
+    for (const a of await Promise.all(throttled)) assertRefused(a, 429);
+    for (const a of await Promise.all(busy)) assertRefused(a, 503);
+    assert.ok(pacsConnections(pacsPort).size <= idle.size + TOTAL + 4, 'the refused uploads did not reach the PACS');
+
+    const answers = await Promise.all(admitted);
+    answers.forEach((a, i) => (i % 2 ? assertCut(a, 'too-slow', WINDOW_MS) : assertCut(a, 'stalled', IDLE_MS)));
+
+    // The upstream requests were aborted: the PACS has closed its side of each of them, so their workers are
+    // free. (undici opens a fresh idle connection in its pool after an aborted request; the pool reuses those,
+    // so they stay within the slots and hold no request.)
+    await waitFor('the PACS to close the cut uploads', () => {
+      const open = pacsConnections(pacsPort);
+      return flood.every((peer) => !open.has(peer));
+    }, 1_000);
+    assert.ok(pacsConnections(pacsPort).size <= idle.size + TOTAL + 2, 'the gateway holds no more PACS connections than its slots');
+  }
+
   it("keeps one client's flood from blocking another client", async () => {
+    const refusedBefore = await metric(stack, 'client-limit');
     const flood = Array.from({ length: 10 }, () => upload(stack, { localAddress: '127.0.0.2', pace: 'stall' }));
-    await waitFor('the flood to take its share', async () => (await metric(stack, 'client-limit')) >= 25 + 6, 5_000);
+    await waitFor('the flood to take its share', async () => (await metric(stack, 'client-limit')) >= refusedBefore + 6, 10_000);
     const other = await normalUpload(stack, '127.0.0.3');
     assert.equal(other.status, 200, other.body);
     assert.ok(other.ms < 1_000, `the other client waited ${other.ms} ms`);
@@ -322,8 +343,8 @@ describe('slow and abusive STOW-RS uploads (real PACS, archive and gateway)', ()
 
   it('passes an upload that is slow but above the minimum rate, over two windows', async () => {
     const boundary = newTestBoundary();
-    const body = multipartBody([{ bytes: fixture(CT) }, { bytes: fixture(CT) }], boundary);
-    // 4 KiB every 250 ms: 16 KiB/s, four times the minimum; about 5 s for the body
+    const body = multipartBody([{ bytes: fixture(CT) }, { bytes: fixture(CT) }, { bytes: fixture(CT) }], boundary);
+    // 4 KiB every 250 ms: 16 KiB/s, four times the minimum; about 7 s for the body
     const started = Date.now();
     const a = await upload(stack, { localAddress: '127.0.0.5', boundary, body, length: body.length, whole: true, pace: { bytesPerTick: 4_096, everyMs: 250 } });
     assert.equal(a.status, 200, a.body);
