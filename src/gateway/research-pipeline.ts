@@ -67,7 +67,17 @@ export interface AcceptResult {
   rule: string | null;
   /** True when the instance is durably spooled and queued for at least one destination. */
   queued: boolean;
+  /** True when the ledger already had it for every destination it routes to (nothing new was queued). */
+  alreadyQueued?: boolean;
   reason?: string;
+}
+
+/** How an instance is routed when it does not come by the tap: an export job's rules and its run. */
+export interface AcceptVia {
+  /** The rules that route it (an export job may name a subset of the rule set); default: the whole rule set. */
+  rules?: RuleSet;
+  /** The export run it belongs to, for that run's report and reconciliation. */
+  exportRun?: number;
 }
 
 export interface PipelineStatus extends QueueReport {
@@ -164,6 +174,26 @@ export class ResearchPipeline {
     return { store: this.store, spool: this.spool, worker: this.worker };
   }
 
+  /** The keyed pseudonym the store knows an instance by (never the UID itself). */
+  instanceRef(sopInstanceUID: string): string {
+    return this.ref('sop', sopInstanceUID);
+  }
+
+  /** The store, for the export jobs' ledger, runs and leases. */
+  get exportStore(): GatewayStore {
+    return this.ready().store;
+  }
+
+  /** The spool, for re-spooling an instance that reconciliation found missing at its destination. */
+  get exportSpool(): InstanceSpool {
+    return this.ready().spool;
+  }
+
+  /** Wake the forwarder (an export queued work, or reconciliation re-queued some). */
+  wake(): void {
+    this.worker?.wake();
+  }
+
   private ref(purpose: string, uid: string): string {
     return keyedDigest(this.o.deid.key, `anofair-gateway-ref:${purpose}`, uid).toString('hex').slice(0, 32);
   }
@@ -173,8 +203,9 @@ export class ResearchPipeline {
    * all before resolving: once this resolves with queued: true, the instance survives a crash and will be
    * delivered. Throws AnofairError DICOM_PARSE / DICOM_MISSING_ATTRIBUTE for input that cannot be routed.
    */
-  async accept(instance: { bytes: Uint8Array }, sender: Sender, mode: IngestMode): Promise<AcceptResult> {
+  async accept(instance: { bytes: Uint8Array }, sender: Sender, mode: IngestMode, via: AcceptVia = {}): Promise<AcceptResult> {
     const { store, spool } = this.ready();
+    const rules = via.rules ?? this.o.rules;
     this.accepting++;
     try {
       const file = readPart10(instance.bytes, { limits: this.o.limits });
@@ -182,26 +213,34 @@ export class ResearchPipeline {
       const studyInstanceUID = firstString(file.dataset, '0020000D');
       if (!sopInstanceUID) throw new AnofairError('DICOM_MISSING_ATTRIBUTE', 'the instance has no SOP Instance UID (0008,0018)');
       if (!studyInstanceUID) throw new AnofairError('DICOM_MISSING_ATTRIBUTE', 'the instance has no Study Instance UID (0020,000D)');
-      const decision = route(this.o.rules, { file, sender });
+      const decision = route(rules, { file, sender });
       const rule = decision.decidedBy?.name ?? decision.forwards[0]?.rule.name ?? null;
       if (decision.forwards.length === 0) {
         this.metrics.accepted.inc({ mode, outcome: decision.dropped ? 'dropped' : 'unmatched' });
         return { sopInstanceUID, rule, queued: false, reason: decision.dropped ? `dropped by rule "${rule}"` : 'no routing rule matched' };
       }
       const jobs: ForwardJob[] = decision.forwards.flatMap(({ rule: r, action }) =>
-        action.destinations.map((destination) => ({ rule: r.name, destination, deidentify: action.deidentify, pixels: action.pixels, ruleSetHash: this.o.rules.hash })),
+        action.destinations.map((destination) => ({ rule: r.name, destination, deidentify: action.deidentify, pixels: action.pixels, ruleSetHash: rules.hash })),
       );
       const written = await spool.write(instance.bytes);
+      let ids: number[];
       try {
-        await store.enqueue(
-          { ...written, mode, instanceRef: this.ref('sop', sopInstanceUID), studyRef: this.ref('study', studyInstanceUID), receivedAt: Date.now() },
+        ids = await store.enqueue(
+          { ...written, mode, instanceRef: this.instanceRef(sopInstanceUID), studyRef: this.ref('study', studyInstanceUID), receivedAt: Date.now() },
           jobs,
           Date.now(),
           Date.now() + (this.o.batchWindowMs ?? 1_000),
+          via.exportRun,
         );
       } catch (err) {
         await spool.delete(written.id).catch(() => undefined);
         throw err instanceof AnofairError ? err : new AnofairError('IO', `the queue could not record the instance: ${(err as Error).message}`, undefined, { cause: err });
+      }
+      if (ids.length === 0) {
+        // the ledger: this instance already went (or is going) to each of these destinations under these rules
+        await spool.delete(written.id).catch(() => undefined);
+        this.metrics.accepted.inc({ mode, outcome: 'already-queued' });
+        return { sopInstanceUID, rule, queued: false, alreadyQueued: true, reason: 'already queued or delivered to each destination under this rule' };
       }
       this.metrics.accepted.inc({ mode, outcome: 'queued' });
       return { sopInstanceUID, rule, queued: true };

@@ -9,6 +9,7 @@
  *
  * Nothing happens on import: createGateway() builds, start() listens, stop() closes.
  */
+import { hostname } from 'node:os';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
@@ -26,6 +27,8 @@ import type { GatewayConfig } from './config/config-schema.js';
 import type { AuditSink } from './audit/audit-event.js';
 import { AUDIT_FILE, AuditTrail } from './audit/audit-trail.js';
 import { SyslogExport } from './audit/syslog-export.js';
+import { ExportJobs } from './exports/export-jobs.js';
+import { exportsApiRouter } from './research-api/exports-api-router.js';
 import { createApp } from './http/app.js';
 import { RELAY_BUFFER_BYTES, UpstreamClient } from './proxy/upstream-client.js';
 import { ResearchPipeline } from './research-pipeline.js';
@@ -133,6 +136,7 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
   let listener: GatewayListener | undefined;
   let url = '';
   let trail: AuditTrail | undefined;
+  let exportJobs: ExportJobs | undefined;
   let auditExport: SyslogExport | undefined;
 
   const gateway: Gateway = {
@@ -228,6 +232,20 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
         });
         await pipeline.start();
         logger.info({ keyId: key.id }, 'pseudonymisation key loaded');
+        if (Object.keys(config.exports).length > 0) {
+          exportJobs = new ExportJobs({
+            jobs: config.exports,
+            pipeline,
+            rules,
+            pacs: config.upstream,
+            destinations: config.destinations,
+            nodeId: config.forwarding.nodeId ?? hostname(),
+            maxInstanceBytes: config.deidEndpoint.maxInstanceBytes,
+            registry,
+            logger,
+          });
+          await exportJobs.start();
+        }
         auditSink.record({ type: 'key-use', outcome: 'success', actor: 'gateway', credential: 'system', detail: { keyId: key.id, purpose: 'pseudonymisation' } });
       }
       if (config.auth.mode !== 'off') {
@@ -254,6 +272,7 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
         registry,
         research: pipeline,
         apiRouter: pipeline?.apiRouter(),
+        exportsRouter: exportJobs ? exportsApiRouter(exportJobs, auditSink) : undefined,
         tmpRoot,
         status: pipeline
           ? async () => ({
@@ -299,6 +318,8 @@ export async function createGateway(config: Readonly<GatewayConfig>, options: Ga
           setTimeout(() => s.closeAllConnections(), 10_000).unref();
         });
       }
+      await exportJobs?.stop();
+      exportJobs = undefined;
       await pipeline?.stop();
       await pool?.close();
       await upstream.close();

@@ -79,6 +79,8 @@ export const ATNA_MAPPING: Readonly<Record<AuditEventType, AtnaMapping>> = {
   discard: { eventId: EVENT.instancesAccessed, action: 'D', gatewayRole: ROLE.application },
   // a dry run shows an operator the values de-identification would change: an access to the instance
   'dry-run': { eventId: EVENT.instancesAccessed, action: 'R', gatewayRole: ROLE.application },
+  // an export run queries and retrieves from the PACS on its own account (PS3.15 A.5.3.11: the querying process is the Source)
+  'export-run': { eventId: EVENT.query, action: 'E', gatewayRole: ROLE.source },
   'config-load': { eventId: EVENT.applicationActivity, action: 'E', eventType: TYPE.applicationStart, gatewayRole: ROLE.application },
   'key-use': { eventId: EVENT.applicationActivity, action: 'E', eventType: TYPE.securityConfiguration, gatewayRole: ROLE.application },
 };

@@ -23,6 +23,7 @@ export const AUDIT_EVENT_TYPES = [
   'retry',
   'discard',
   'dry-run',
+  'export-run',
   // the gateway itself
   'config-load',
   'key-use',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { exportsSchema } from '../exports/export-job-schema.js';
 import { DEFAULT_INPUT_LIMITS } from '../../dicom/input-limits.js';
 import { deidSettingsSchema } from '../../anonymizer/settings/deid-settings-schema.js';
 import { destinationsSchema } from '../forwarding/destination.js';
@@ -270,7 +271,12 @@ export const gatewayConfigSchema = z.strictObject({
   metrics: metricsSchema.default(metricsSchema.parse({})),
   /** The audit trail's export to an IHE ATNA audit record repository (syslog); the trail itself is always kept. */
   audit: auditSchema.default(auditSchema.parse({})),
+  /** Export jobs by name: scheduled pulls from the PACS through the research path (docs/EXPORTS.md). */
+  exports: exportsSchema,
 }).superRefine((c, ctx) => {
+  if (Object.keys(c.exports).length > 0 && Object.keys(c.destinations).length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['exports'], message: 'export jobs need at least one destination (destinations:) for their rules to send to' });
+  }
   // a gateway on the network without credentials gives anyone who can reach it the clinical PACS and the
   // research UIDs of any instance: only when asked for in so many words
   if (c.auth.mode !== 'required' && !c.auth.allowUnauthenticatedNetwork && !isLoopbackHost(c.server.host)) {

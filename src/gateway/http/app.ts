@@ -27,6 +27,8 @@ export interface AppDependencies {
   research?: ResearchIntake;
   /** Routes mounted at /api (rules dry-run, quarantine, queue status). */
   apiRouter?: Router;
+  /** The export jobs' routes, mounted at /api/exports (scope operator). */
+  exportsRouter?: Router;
   /** Folder for temporary files (STOW part capture). */
   tmpRoot: string;
   /** Extra facts for GET /status (e.g. the research pipeline's queue status). */
@@ -122,6 +124,7 @@ export function createApp(deps: AppDependencies): Express {
     app.use('/deid/dicom-web', access.requireScope(['research-ingest']), requestAudit(audit, 'deid'), deid);
   }
 
+  if (deps.exportsRouter) app.use('/api/exports', access.requireScope(['operator']), deps.exportsRouter);
   if (deps.apiRouter) app.use('/api', access.requireScope((req) => researchApiScopes(req.method, req.path)), deps.apiRouter);
 
   app.use(notFound);

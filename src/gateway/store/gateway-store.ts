@@ -14,7 +14,7 @@ import type { PixelMethod } from '../rules/rule-types.js';
 export type ItemState = 'pending' | 'in-flight' | 'delivered' | 'quarantined' | 'discarded';
 export const ITEM_STATES: readonly ItemState[] = ['pending', 'in-flight', 'delivered', 'quarantined', 'discarded'];
 
-export type IngestMode = 'tap' | 'deid-only';
+export type IngestMode = 'tap' | 'deid-only' | 'export';
 
 /** A spooled instance file, indexed when it was accepted. */
 export interface SpoolEntry {
@@ -102,12 +102,47 @@ export interface QuarantinePage {
   items: QueueItem[];
 }
 
+export type ExportRunState = 'running' | 'complete' | 'incomplete' | 'failed' | 'interrupted';
+export type ExportTrigger = 'schedule' | 'catch-up' | 'resume' | 'manual';
+
+/** One run of an export job. `progress` and `report` are PHI-free counts (src/gateway/exports/export-report.ts). */
+export interface ExportRun {
+  id: number;
+  job: string;
+  owner: string;
+  state: ExportRunState;
+  trigger: ExportTrigger;
+  /** The study dates it selects, inclusive, YYYYMMDD. */
+  window: { from: string; to: string };
+  dryRun: boolean;
+  startedAt: number;
+  endedAt?: number;
+  progress?: unknown;
+  report?: unknown;
+}
+
+export interface BeginExportRun {
+  job: string;
+  owner: string;
+  now: number;
+  leaseMs: number;
+  trigger: ExportTrigger;
+  window: { from: string; to: string };
+  dryRun: boolean;
+}
+
 export interface GatewayStore {
   /**
    * Index a spooled instance and queue its jobs, atomically and durably, before the caller acknowledges it.
    * The jobs are due at `dueAt` (default `now`): a short delay lets the rest of a study arrive and go in one batch.
+   * The ledger: a job whose (instance, destination, rule) already has an item, whatever its state and however the
+   * instance came, is not queued again. Returns the new items' ids; when there are none, nothing was recorded
+   * (not even the spool entry) and the caller deletes its spool file.
    */
-  enqueue(entry: SpoolEntry, jobs: readonly ForwardJob[], now: number, dueAt?: number): Promise<number[]>;
+  enqueue(entry: SpoolEntry, jobs: readonly ForwardJob[], now: number, dueAt?: number, exportRun?: number): Promise<number[]>;
+
+  /** The (destination, rule) pairs the ledger holds for this instance, in any state. */
+  ledgerEntries(instanceRef: string): Promise<Array<Pick<ForwardJob, 'destination' | 'rule'>>>;
 
   /**
    * Lease the next batch: due items of one destination and one study, oldest first. An item that already
@@ -140,6 +175,28 @@ export interface GatewayStore {
   queueCounts(): Promise<QueueCount[]>;
   /** Creation time of the oldest item still waiting (pending or in flight), per destination. */
   oldestWaiting(): Promise<Array<{ destination: string; since: number }>>;
+
+  /**
+   * Take the job's lease and open a run, atomically. Undefined when another owner holds a live lease (two gateways
+   * never run one job at once). A run left 'running' under an expired lease is marked 'interrupted'.
+   */
+  beginExportRun(run: BeginExportRun): Promise<ExportRun | undefined>;
+  /** Extend the lease and record progress; false when the lease is no longer this owner's (stop the run). */
+  heartbeatExportRun(id: number, owner: string, now: number, leaseMs: number, progress: unknown): Promise<boolean>;
+  /** Close a run with its final state and report, and free the job's lease. */
+  endExportRun(id: number, owner: string, state: Exclude<ExportRunState, 'running'>, report: unknown, now: number): Promise<void>;
+  /** Mark the runs of a restarted owner interrupted and free their leases at once. */
+  releaseExportLeases(ownerPrefix: string, now: number): Promise<number>;
+  getExportRun(id: number): Promise<ExportRun | undefined>;
+  /** Newest first. */
+  listExportRuns(filter: { job?: string; limit: number }): Promise<ExportRun[]>;
+  /** The items a run queued, oldest first. */
+  exportRunItems(id: number): Promise<QueueItem[]>;
+  /**
+   * Delivered -> pending (the destination does not have it after all: reconciliation). The delivered item's spool
+   * file is usually gone by then: `replacement` indexes the instance spooled again and the item points to it.
+   */
+  requeueDelivered(id: number, now: number, replacement?: SpoolEntry): Promise<QueueItem | undefined>;
 
   getDestinationStates(): Promise<DestinationState[]>;
   putDestinationState(state: DestinationState): Promise<void>;

@@ -51,4 +51,48 @@ export const MIGRATIONS: readonly string[] = [
     consecutive_failures  INTEGER NOT NULL DEFAULT 0
   );
   `,
+  `
+  -- Nightly exports. Spool entries may now come from an export job; the CHECK cannot be altered in place.
+  CREATE TABLE spool_entries_v2 (
+    id            TEXT PRIMARY KEY,
+    size          INTEGER NOT NULL,
+    sha256        TEXT NOT NULL,
+    mode          TEXT NOT NULL CHECK (mode IN ('tap', 'deid-only', 'export')),
+    instance_ref  TEXT NOT NULL,
+    study_ref     TEXT NOT NULL,
+    received_at   INTEGER NOT NULL
+  );
+  INSERT INTO spool_entries_v2 SELECT id, size, sha256, mode, instance_ref, study_ref, received_at FROM spool_entries;
+  DROP TABLE spool_entries;
+  ALTER TABLE spool_entries_v2 RENAME TO spool_entries;
+
+  -- The ledger: one item per (instance, destination, rule), whichever way the instance came (tap, export, re-run).
+  ALTER TABLE queue_items ADD COLUMN export_run INTEGER;
+  CREATE INDEX queue_items_ledger ON queue_items (instance_ref, destination, rule);
+  CREATE INDEX queue_items_export_run ON queue_items (export_run, state);
+
+  CREATE TABLE export_runs (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    job           TEXT NOT NULL,
+    owner         TEXT NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('running', 'complete', 'incomplete', 'failed', 'interrupted')),
+    trigger       TEXT NOT NULL,
+    window_from   TEXT NOT NULL,
+    window_to     TEXT NOT NULL,
+    dry_run       INTEGER NOT NULL DEFAULT 0,
+    started_at    INTEGER NOT NULL,
+    ended_at      INTEGER,
+    progress      TEXT,
+    report        TEXT
+  );
+  CREATE INDEX export_runs_job ON export_runs (job, started_at);
+
+  -- Who runs a job now: two gateways never run the same job at once.
+  CREATE TABLE export_leases (
+    job          TEXT PRIMARY KEY,
+    owner        TEXT NOT NULL,
+    run_id       INTEGER NOT NULL,
+    lease_until  INTEGER NOT NULL
+  );
+  `,
 ];

@@ -4,7 +4,10 @@ import Database from 'better-sqlite3';
 import { applyMigrations } from './sqlite-migrations.js';
 import { AnofairError } from '../../errors/anofair-error.js';
 import type {
+  BeginExportRun,
   ClaimRequest,
+  ExportRun,
+  ExportRunState,
   DestinationState,
   ForwardJob,
   GatewayStore,
@@ -37,7 +40,37 @@ interface ItemRow {
   created_at: number;
   updated_at: number;
   delivered_at: number | null;
+  export_run: number | null;
 }
+
+interface RunRow {
+  id: number;
+  job: string;
+  owner: string;
+  state: ExportRunState;
+  trigger: ExportRun['trigger'];
+  window_from: string;
+  window_to: string;
+  dry_run: number;
+  started_at: number;
+  ended_at: number | null;
+  progress: string | null;
+  report: string | null;
+}
+
+const toRun = (r: RunRow): ExportRun => ({
+  id: r.id,
+  job: r.job,
+  owner: r.owner,
+  state: r.state,
+  trigger: r.trigger,
+  window: { from: r.window_from, to: r.window_to },
+  dryRun: r.dry_run === 1,
+  startedAt: r.started_at,
+  endedAt: r.ended_at ?? undefined,
+  progress: r.progress === null ? undefined : (JSON.parse(r.progress) as unknown),
+  report: r.report === null ? undefined : (JSON.parse(r.report) as unknown),
+});
 
 interface SpoolRow {
   id: string;
@@ -115,24 +148,41 @@ export class SqliteStore implements GatewayStore {
     };
   }
 
-  async enqueue(entry: SpoolEntry, jobs: readonly ForwardJob[], now: number, dueAt = now): Promise<number[]> {
+  async enqueue(entry: SpoolEntry, jobs: readonly ForwardJob[], now: number, dueAt = now, exportRun?: number): Promise<number[]> {
     const insertSpool = this.db.prepare(
       `INSERT INTO spool_entries (id, size, sha256, mode, instance_ref, study_ref, received_at)
        VALUES (@id, @size, @sha256, @mode, @instanceRef, @studyRef, @receivedAt)`,
     );
     const insertItem = this.db.prepare(
-      `INSERT INTO queue_items (spool_id, instance_ref, study_ref, destination, rule, job, state, next_attempt_at, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
+      `INSERT INTO queue_items (spool_id, instance_ref, study_ref, destination, rule, job, state, next_attempt_at, created_at, updated_at, export_run)
+       VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`,
     );
     return this.db
       .transaction(() => {
+        const fresh = jobs.filter((job, i) => !this.ledgerHit(entry.instanceRef, job) && jobs.findIndex((j) => j.destination === job.destination && j.rule === job.rule) === i);
+        if (fresh.length === 0) return [];
         insertSpool.run(entry);
-        return jobs.map(
+        return fresh.map(
           (job) =>
-            Number(insertItem.run(entry.id, entry.instanceRef, entry.studyRef, job.destination, job.rule, JSON.stringify(job), dueAt, now, now).lastInsertRowid),
+            Number(
+              insertItem.run(entry.id, entry.instanceRef, entry.studyRef, job.destination, job.rule, JSON.stringify(job), dueAt, now, now, exportRun ?? null).lastInsertRowid,
+            ),
         );
       })
       .immediate();
+  }
+
+  private ledgerHit(instanceRef: string, job: Pick<ForwardJob, 'destination' | 'rule'>): boolean {
+    return (
+      this.db.prepare('SELECT 1 FROM queue_items WHERE instance_ref = ? AND destination = ? AND rule = ? LIMIT 1').pluck().get(instanceRef, job.destination, job.rule) !==
+      undefined
+    );
+  }
+
+  async ledgerEntries(instanceRef: string): Promise<Array<Pick<ForwardJob, 'destination' | 'rule'>>> {
+    return this.db.prepare('SELECT DISTINCT destination, rule FROM queue_items WHERE instance_ref = ? ORDER BY destination, rule').all(instanceRef) as Array<
+      Pick<ForwardJob, 'destination' | 'rule'>
+    >;
   }
 
   async claimBatch(request: ClaimRequest): Promise<QueueItem[]> {
@@ -274,6 +324,101 @@ export class SqliteStore implements GatewayStore {
     return this.db
       .prepare(`SELECT destination, min(created_at) AS since FROM queue_items WHERE state IN ('pending', 'in-flight') GROUP BY destination ORDER BY destination`)
       .all() as Array<{ destination: string; since: number }>;
+  }
+
+  async beginExportRun(r: BeginExportRun): Promise<ExportRun | undefined> {
+    return this.db
+      .transaction(() => {
+        const lease = this.db.prepare('SELECT owner, lease_until FROM export_leases WHERE job = ?').get(r.job) as { owner: string; lease_until: number } | undefined;
+        if (lease && lease.lease_until >= r.now) return undefined;
+        this.db.prepare(`UPDATE export_runs SET state = 'interrupted', ended_at = @now WHERE job = @job AND state = 'running'`).run({ job: r.job, now: r.now });
+        const row = this.db
+          .prepare(
+            `INSERT INTO export_runs (job, owner, state, trigger, window_from, window_to, dry_run, started_at)
+             VALUES (@job, @owner, 'running', @trigger, @from, @to, @dryRun, @now) RETURNING *`,
+          )
+          .get({ job: r.job, owner: r.owner, trigger: r.trigger, from: r.window.from, to: r.window.to, dryRun: r.dryRun ? 1 : 0, now: r.now }) as RunRow;
+        this.db
+          .prepare(
+            `INSERT INTO export_leases (job, owner, run_id, lease_until) VALUES (@job, @owner, @run, @until)
+             ON CONFLICT (job) DO UPDATE SET owner = excluded.owner, run_id = excluded.run_id, lease_until = excluded.lease_until`,
+          )
+          .run({ job: r.job, owner: r.owner, run: row.id, until: r.now + r.leaseMs });
+        return toRun(row);
+      })
+      .immediate();
+  }
+
+  async heartbeatExportRun(id: number, owner: string, now: number, leaseMs: number, progress: unknown): Promise<boolean> {
+    return this.db
+      .transaction(() => {
+        const held = this.db.prepare('UPDATE export_leases SET lease_until = ? WHERE run_id = ? AND owner = ?').run(now + leaseMs, id, owner).changes === 1;
+        if (held) this.db.prepare(`UPDATE export_runs SET progress = ? WHERE id = ? AND state = 'running'`).run(JSON.stringify(progress), id);
+        return held;
+      })
+      .immediate();
+  }
+
+  async endExportRun(id: number, owner: string, state: Exclude<ExportRunState, 'running'>, report: unknown, now: number): Promise<void> {
+    this.db
+      .transaction(() => {
+        this.db.prepare(`UPDATE export_runs SET state = ?, report = ?, ended_at = ? WHERE id = ? AND owner = ? AND state = 'running'`).run(state, JSON.stringify(report), now, id, owner);
+        this.db.prepare('DELETE FROM export_leases WHERE run_id = ? AND owner = ?').run(id, owner);
+      })
+      .immediate();
+  }
+
+  async releaseExportLeases(ownerPrefix: string, now: number): Promise<number> {
+    const escaped = ownerPrefix.replace(/[\\%_]/g, (c) => `\\${c}`);
+    return this.db
+      .transaction(() => {
+        const params = { now, prefix: `${escaped}%` };
+        this.db.prepare(`UPDATE export_runs SET state = 'interrupted', ended_at = @now WHERE state = 'running' AND owner LIKE @prefix ESCAPE '\\'`).run(params);
+        return this.db.prepare(`DELETE FROM export_leases WHERE owner LIKE @prefix ESCAPE '\\'`).run({ prefix: params.prefix }).changes;
+      })
+      .immediate();
+  }
+
+  async getExportRun(id: number): Promise<ExportRun | undefined> {
+    const row = this.db.prepare('SELECT * FROM export_runs WHERE id = ?').get(id) as RunRow | undefined;
+    return row && toRun(row);
+  }
+
+  async listExportRuns(filter: { job?: string; limit: number }): Promise<ExportRun[]> {
+    const rows = (
+      filter.job === undefined
+        ? this.db.prepare('SELECT * FROM export_runs ORDER BY started_at DESC, id DESC LIMIT ?').all(filter.limit)
+        : this.db.prepare('SELECT * FROM export_runs WHERE job = ? ORDER BY started_at DESC, id DESC LIMIT ?').all(filter.job, filter.limit)
+    ) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  async exportRunItems(id: number): Promise<QueueItem[]> {
+    return (this.db.prepare('SELECT * FROM queue_items WHERE export_run = ? ORDER BY id').all(id) as ItemRow[]).map(toItem);
+  }
+
+  async requeueDelivered(id: number, now: number, replacement?: SpoolEntry): Promise<QueueItem | undefined> {
+    return this.db
+      .transaction(() => {
+        const item = this.db.prepare(`SELECT * FROM queue_items WHERE id = ? AND state = 'delivered'`).get(id) as ItemRow | undefined;
+        if (!item) return undefined;
+        if (replacement) {
+          this.db
+            .prepare(
+              `INSERT INTO spool_entries (id, size, sha256, mode, instance_ref, study_ref, received_at)
+               VALUES (@id, @size, @sha256, @mode, @instanceRef, @studyRef, @receivedAt)`,
+            )
+            .run(replacement);
+        }
+        const row = this.db
+          .prepare(
+            `UPDATE queue_items SET state = 'pending', attempts = 0, deferrals = 0, next_attempt_at = @now, delivered_at = NULL, updated_at = @now,
+               spool_id = @spool WHERE id = @id RETURNING *`,
+          )
+          .get({ id, now, spool: replacement?.id ?? item.spool_id }) as ItemRow;
+        return toItem(row);
+      })
+      .immediate();
   }
 
   async getDestinationStates(): Promise<DestinationState[]> {
