@@ -3,13 +3,14 @@ import { describeError } from '../errors/anofair-error.js';
 import { registerAuditCommand } from './audit-command.js';
 import { registerDeidentifyCommand } from './deidentify-command.js';
 import { registerEvalCommand } from './eval-command.js';
+import { registerExportCommand } from './export-command.js';
 import { registerPhantomsCommand } from './phantoms-command.js';
 import { registerKeygenCommand } from './keygen-command.js';
 import { registerServeCommand } from './serve-command.js';
 import { registerTokenCommand } from './token-command.js';
 
 /** Each subcommand lives in its own file and registers itself here. */
-const SUBCOMMANDS: Array<(program: Command) => void> = [registerAuditCommand, registerDeidentifyCommand, registerEvalCommand, registerKeygenCommand, registerPhantomsCommand, registerServeCommand, registerTokenCommand];
+const SUBCOMMANDS: Array<(program: Command) => void> = [registerAuditCommand, registerDeidentifyCommand, registerEvalCommand, registerExportCommand, registerKeygenCommand, registerPhantomsCommand, registerServeCommand, registerTokenCommand];
 
 export function buildProgram(): Command {
   const program = new Command('anofair')

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../../../test/support/repo-paths.js';
 import { after, before, describe, it } from 'node:test';
 import { startStack, type Stack } from '../../../test/harness/gateway-stack.js';
 import { orthancJson, uploadInstance } from '../../../test/harness/orthanc.js';
@@ -151,14 +155,27 @@ describe('nightly exports from the PACS through the research path (real PACS and
     assert.match(((await bad.json()) as { error: { message: string } }).error.message, /since: "2026-02-30" is not a date/);
   });
 
+  it('`anofair export run` starts a run through the API, follows it and prints its report; `history` lists the runs', async () => {
+    const cli = (...args: string[]) => promisify(execFile)(process.execPath, [join(REPO_ROOT, 'bin/anofair.js'), 'export', ...args, '--gateway', stack.url], { timeout: 60_000 });
+    const { stdout, stderr } = await cli('run', 'chest-nightly', '--since', iso(THREE_DAYS_AGO));
+    assert.match(stderr, new RegExp(`study dates ${iso(THREE_DAYS_AGO)} to ${iso(YESTERDAY)}`));
+    assert.match(stdout, /: complete \(/);
+    assert.match(stdout, /studies 3; instances found 4, already delivered 4, retrieved 0/);
+    const history = await cli('history', 'chest-nightly');
+    assert.equal(history.stdout.trim().split('\n').length, 4);
+    const failed = await cli('run', 'no-such-job').then(() => undefined, (err: { code: number; stderr: string }) => err);
+    assert.equal(failed?.code, 2);
+    assert.match(failed?.stderr ?? '', /no export job "no-such-job"/);
+  });
+
   it('lists the jobs with their last run and exposes export metrics', async () => {
     const { jobs } = (await (await fetch(`${stack.url}/api/exports`)).json()) as { jobs: Array<{ name: string; lastRun?: ExportRun; lastSuccessAt?: number }> };
     assert.deepEqual(jobs.map((j) => j.name), ['chest-nightly', 'to-nowhere']);
     assert.equal(jobs[0]!.lastRun?.state, 'complete');
     assert.ok(jobs[0]!.lastSuccessAt);
     const metrics = await (await fetch(`${stack.url}/metrics`)).text();
-    assert.match(metrics, /anofair_export_runs_total\{job="chest-nightly",state="complete"\} 3/);
-    assert.match(metrics, /anofair_export_instances_total\{job="chest-nightly",outcome="already-delivered"\} 5/);
+    assert.match(metrics, /anofair_export_runs_total\{job="chest-nightly",state="complete"\} 4/);
+    assert.match(metrics, /anofair_export_instances_total\{job="chest-nightly",outcome="already-delivered"\} 9/);
     assert.match(metrics, /anofair_export_last_success_timestamp_seconds\{job="chest-nightly"\} \d+/);
   });
 });
