@@ -207,4 +207,58 @@ export function storeContract(open: () => Promise<GatewayStore>): void {
       { destination: 'trial', since: T0 + 9 },
     ]);
   });
+
+  it('keeps a ledger: an instance already queued for a destination under a rule is not queued again, however it comes', async () => {
+    const first = entry('s', { instanceRef: 'same-instance' });
+    assert.equal((await store.enqueue(first, [job('research')], T0)).length, 1);
+    // the same instance again (a re-run, the tap and the export): nothing new, not even the spool entry
+    const again = entry('s', { instanceRef: 'same-instance', mode: 'export' });
+    assert.deepEqual(await store.enqueue(again, [job('research')], T0, T0, 7), []);
+    assert.equal(await store.getSpoolEntry(again.id), undefined);
+    // a destination or rule it has not gone to yet is queued, alone, and the run is recorded
+    const third = entry('s', { instanceRef: 'same-instance', mode: 'export' });
+    const ids = await store.enqueue(third, [job('research'), job('trial'), job('trial')], T0, T0, 7);
+    assert.equal(ids.length, 1);
+    assert.deepEqual((await store.exportRunItems(7)).map((i) => [i.id, i.job.destination]), [[ids[0], 'trial']]);
+    assert.deepEqual(await store.ledgerEntries('same-instance'), [
+      { destination: 'research', rule: 'chest' },
+      { destination: 'trial', rule: 'chest' },
+    ]);
+    assert.deepEqual(await store.ledgerEntries('other'), []);
+  });
+
+  it('gives an export job to one owner at a time, and marks a run whose lease expired or whose owner restarted interrupted', async () => {
+    const begin = (owner: string, now: number) => store.beginExportRun({ job: 'nightly', owner, now, leaseMs: 1_000, trigger: 'schedule', window: { from: '20261207', to: '20261207' }, dryRun: false });
+    const a = await begin('node-1/export', T0);
+    assert.equal(a?.state, 'running');
+    assert.equal(await begin('node-2/export', T0 + 500), undefined, 'a live lease is held');
+    assert.equal(await store.heartbeatExportRun(a!.id, 'node-1/export', T0 + 900, 1_000, { phase: 'retrieving' }), true);
+    assert.equal(await begin('node-2/export', T0 + 1_500), undefined, 'the heartbeat extended it');
+    assert.deepEqual((await store.getExportRun(a!.id))?.progress, { phase: 'retrieving' });
+    const b = await begin('node-2/export', T0 + 2_000);
+    assert.ok(b, 'an expired lease is taken over');
+    assert.equal((await store.getExportRun(a!.id))?.state, 'interrupted');
+    assert.equal(await store.heartbeatExportRun(a!.id, 'node-1/export', T0 + 2_001, 1_000, {}), false, 'the old owner learns it lost the lease');
+    await store.endExportRun(b!.id, 'node-2/export', 'complete', { studies: 1 }, T0 + 3_000);
+    const done = await store.getExportRun(b!.id);
+    assert.deepEqual([done?.state, done?.endedAt, done?.report], ['complete', T0 + 3_000, { studies: 1 }]);
+    const c = await begin('node-3/export', T0 + 3_001);
+    assert.ok(c, 'an ended run frees the lease at once');
+    assert.equal(await store.releaseExportLeases('node-3/', T0 + 3_002), 1);
+    assert.equal((await store.getExportRun(c!.id))?.state, 'interrupted');
+    assert.deepEqual((await store.listExportRuns({ job: 'nightly', limit: 10 })).map((r) => r.state), ['interrupted', 'complete', 'interrupted']);
+  });
+
+  it('re-queues a delivered item that reconciliation did not find, pointing it at the instance spooled again', async () => {
+    const e = entry('s');
+    const [id] = await store.enqueue(e, [job()], T0);
+    await claim('o', T0);
+    await store.settle('o', [{ itemId: id!, outcome: { kind: 'delivered', deidSopInstanceUID: '2.25.9' } }], T0);
+    await store.forgetSpoolEntry(e.id);
+    const replacement = entry('s', { instanceRef: e.instanceRef, mode: 'export' });
+    const item = await store.requeueDelivered(id!, T0 + 5, replacement);
+    assert.deepEqual([item?.state, item?.spoolId, item?.deliveredAt], ['pending', replacement.id, undefined]);
+    assert.deepEqual(await store.getSpoolEntry(replacement.id), replacement);
+    assert.equal(await store.requeueDelivered(id!, T0 + 6), undefined, 'only a delivered item');
+  });
 }
