@@ -11,7 +11,7 @@ export type Scope = (typeof SCOPES)[number];
 export const SCOPE_MEANING: Readonly<Record<Scope, string>> = {
   clinical: 'the clinical DICOMweb proxy (/dicom-web: QIDO-RS, WADO-RS, STOW-RS)',
   'research-ingest': 'the de-identify-only STOW-RS endpoint (/deid/dicom-web)',
-  operator: 'the research queue and quarantine retries (/api/queue, /api/quarantine, POST .../retry, /status)',
+  operator: 'the research queue and quarantine retries (/api/queue, /api/quarantine, POST .../retry, /status) and the export jobs (/api/exports)',
   privacy: 'the rules dry run (research UIDs of an instance) and discarding quarantined instances',
   metrics: 'Prometheus metrics (/metrics)',
 };
