@@ -104,9 +104,10 @@ export async function receiveDeidStow(req: Request, res: Response, target: Dicom
     }
     try {
       const result = await research.accept({ bytes }, sender, 'deid-only');
-      if (result.queued) {
+      if (result.queued || result.alreadyQueued) {
+        // sent again: it is already queued or delivered for each destination (the ledger), so storing is idempotent
         outcomes.push({ status: 'stored', sopClassUID: identity.sopClassUID, sopInstanceUID: result.sopInstanceUID });
-        ctx.metrics.deidInstances.inc({ outcome: 'queued' });
+        ctx.metrics.deidInstances.inc({ outcome: result.queued ? 'queued' : 'already-queued' });
       } else {
         fail(FAILURE_REASON.notAuthorized, `part ${index + 1}: not sent to any research destination (${result.reason ?? 'no routing rule forwards it'})`, ids);
       }
