@@ -111,12 +111,12 @@ export async function runExport(request: ExportRunRequest, deps: ExportRunnerDep
   let reconciliation: ExportReport['reconciliation'];
   try {
     // 1. the studies, page by page
-    const studies: string[] = [];
+    const studies = new Set<string>();
     const query = studyQuery(config, request.window);
     for (let offset = 0; ; offset += config.query.pageSize) {
       const page = await deps.pacs.searchStudies(query, { limit: config.query.pageSize, offset }, stop.signal);
-      for (const s of page) if (modalitiesMatch(config, s.modalities) && !studies.includes(s.studyInstanceUID)) studies.push(s.studyInstanceUID);
-      progress.studies.found = studies.length;
+      for (const s of page) if (modalitiesMatch(config, s.modalities)) studies.add(s.studyInstanceUID);
+      progress.studies.found = studies.size;
       if (page.length < config.query.pageSize) break;
     }
     await heartbeat();

@@ -172,11 +172,12 @@ export class SqliteStore implements GatewayStore {
       .immediate();
   }
 
+  private ledgerStatement?: Database.Statement;
+
+  /** On the tap's enqueue path: the statement is prepared once. */
   private ledgerHit(instanceRef: string, job: Pick<ForwardJob, 'destination' | 'rule'>): boolean {
-    return (
-      this.db.prepare('SELECT 1 FROM queue_items WHERE instance_ref = ? AND destination = ? AND rule = ? LIMIT 1').pluck().get(instanceRef, job.destination, job.rule) !==
-      undefined
-    );
+    this.ledgerStatement ??= this.db.prepare('SELECT 1 FROM queue_items WHERE instance_ref = ? AND destination = ? AND rule = ? LIMIT 1').pluck();
+    return this.ledgerStatement.get(instanceRef, job.destination, job.rule) !== undefined;
   }
 
   async ledgerEntries(instanceRef: string): Promise<Array<Pick<ForwardJob, 'destination' | 'rule'>>> {
