@@ -173,12 +173,14 @@ export class ExportJobs {
       },
       this.abort.signal,
     )
-      .then(({ run }) => {
-        if (!announced) resolveStarted(run);
-      }, (err: unknown) => {
-        if (!announced) rejectStarted(err);
-        else this.o.logger?.error({ job: name, code: err instanceof AnofairError ? err.code : 'INTERNAL' }, 'export run failed');
-      })
+      // runExport either throws before its run begins (the lease is held elsewhere) or calls onBegin
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          if (!announced) rejectStarted(err);
+          else this.o.logger?.error({ job: name, code: err instanceof AnofairError ? err.code : 'INTERNAL' }, 'export run failed');
+        },
+      )
       .finally(() => this.running.delete(name));
     return started;
   }
@@ -207,8 +209,9 @@ export class ExportJobs {
     const store = this.o.pipeline.exportStore;
     const views: ExportJobView[] = [];
     for (const [name, job] of Object.entries(this.o.jobs)) {
-      const [lastRun] = await store.listExportRuns({ job: name, limit: 1 });
-      const success = (await store.listExportRuns({ job: name, limit: 50 })).find((r) => r.state === 'complete' && !r.dryRun);
+      const recent = await store.listExportRuns({ job: name, limit: 50 });
+      const lastRun = recent[0];
+      const success = recent.find((r) => r.state === 'complete' && !r.dryRun);
       const running = this.running.get(name);
       views.push({
         name,

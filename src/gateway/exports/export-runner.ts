@@ -3,7 +3,7 @@ import { AnofairError } from '../../errors/anofair-error.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ResearchPipeline } from '../research-pipeline.js';
 import type { RuleSet } from '../rules/rule-types.js';
-import type { ExportRun, ExportTrigger, GatewayStore, QueueItem } from '../store/gateway-store.js';
+import type { ExportRun, ExportTrigger, GatewayStore, QueueItem, SpoolEntry } from '../store/gateway-store.js';
 import type { DicomwebSource, InstanceHit } from './dicomweb-source.js';
 import type { ExportJobConfig } from './export-job-schema.js';
 import { emptyCounts, type ExportProgress, type ExportReport } from './export-report.js';
@@ -218,7 +218,11 @@ export async function runExport(request: ExportRunRequest, deps: ExportRunnerDep
 
   const count = (s: QueueItem['state']): number => items.filter((i) => i.state === s).length;
   const quarantineReasons: Record<string, number> = {};
-  for (const i of items) if (i.state === 'quarantined') quarantineReasons[i.quarantineReason ?? 'unknown'] = (quarantineReasons[i.quarantineReason ?? 'unknown'] ?? 0) + 1;
+  for (const i of items) {
+    if (i.state !== 'quarantined') continue;
+    const reason = i.quarantineReason ?? 'unknown';
+    quarantineReasons[reason] = (quarantineReasons[reason] ?? 0) + 1;
+  }
   const outcome = { delivered: count('delivered'), quarantined: count('quarantined'), waiting: count('pending') + count('in-flight'), discarded: count('discarded'), quarantineReasons };
   for (const [what, n] of failures) problems.push(`${n} instance(s) failed (${what}); the next run retries them`);
   if (outcome.waiting > 0) problems.push(`${outcome.waiting} instance(s) still waiting for their destination; the forwarder keeps retrying them`);
@@ -278,12 +282,12 @@ async function reconcile(
     const hit = refs.get(item.instanceRef);
     if (!hit) continue;
     try {
-      const bytes = await deps.pacs.retrieve(hit, signal);
-      const written = await deps.pipeline.exportSpool.write(bytes);
-      const spooled = await store.getSpoolEntry(item.spoolId);
-      const requeued = await store.requeueDelivered(item.id, now(), spooled ? undefined : { ...written, mode: 'export', instanceRef: item.instanceRef, studyRef: item.studyRef, receivedAt: now() });
-      if (spooled) await deps.pipeline.exportSpool.delete(written.id);
-      if (requeued) result.requeued++;
+      let replacement: SpoolEntry | undefined;
+      if (!(await store.getSpoolEntry(item.spoolId))) {
+        const written = await deps.pipeline.exportSpool.write(await deps.pacs.retrieve(hit, signal));
+        replacement = { ...written, mode: 'export', instanceRef: item.instanceRef, studyRef: item.studyRef, receivedAt: now() };
+      }
+      if (await store.requeueDelivered(item.id, now(), replacement)) result.requeued++;
     } catch {
       if (signal.aborted) throw new Error('aborted');
     }

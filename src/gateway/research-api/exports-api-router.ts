@@ -1,20 +1,9 @@
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type Router } from 'express';
 import { AnofairError } from '../../errors/anofair-error.js';
-import { principalOf } from '../access/access-control.js';
 import type { AuditSink } from '../audit/audit-event.js';
 import type { ExportJobs } from '../exports/export-jobs.js';
 import { parseDateArgument } from '../exports/study-dates.js';
-import { senderOf } from '../stow/sender.js';
-
-const handle =
-  (fn: (req: Request, res: Response) => Promise<unknown>) =>
-  async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-    try {
-      await fn(req, res);
-    } catch (err) {
-      next(err);
-    }
-  };
+import { actorOf, handle } from './research-api-router.js';
 
 function dateParam(value: unknown, name: string): string | undefined {
   if (value === undefined || value === '') return undefined;
@@ -59,8 +48,7 @@ export function exportsApiRouter(jobs: ExportJobs, audit: AuditSink): Router {
       const since = dateParam(req.query.since, 'since');
       const until = dateParam(req.query.until, 'until');
       const dryRun = req.query.dryRun === 'true' || req.query.dryRun === '1';
-      const principal = principalOf(res);
-      const by = { actor: principal?.name, credential: principal?.credential, address: senderOf(req, res).address, method: req.method, route: '/api/exports/:job/runs' };
+      const by = actorOf(req, res, '/api/exports/:job/runs');
       try {
         const run = await jobs.runNow(job, { trigger: 'manual', window: { from: since, to: until }, dryRun });
         audit.record({ type: 'export-run', outcome: 'success', ...by, detail: { job, run: run.id, from: run.window.from, to: run.window.to, dryRun } });

@@ -21,13 +21,13 @@ function parseCount(text: unknown, name: string, fallback: number, max: number):
 }
 
 /** Who asks, for the audit trail: the principal access control set (absent without it) and the peer address. */
-function actorOf(req: Request, res: Response, route: string): AuditActor {
+export function actorOf(req: Request, res: Response, route: string): AuditActor {
   const principal = principalOf(res);
   return { actor: principal?.name, credential: principal?.credential, address: senderOf(req, res).address, method: req.method, route };
 }
 
 /** Express 5 passes rejected promises to next(); this keeps the handlers short and typed. */
-const handle =
+export const handle =
   (fn: (req: Request, res: Response) => Promise<unknown> | unknown) =>
   async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     try {

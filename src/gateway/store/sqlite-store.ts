@@ -110,6 +110,9 @@ const toSpool = (r: SpoolRow): SpoolEntry => ({
   receivedAt: r.received_at,
 });
 
+/** A LIKE pattern matching text that starts with `prefix` literally (with ESCAPE '\\'). */
+const likePrefix = (prefix: string): string => `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
 const DUE = `((state = 'pending' AND next_attempt_at <= @now) OR (state = 'in-flight' AND lease_until < @now))
   AND destination NOT IN (SELECT name FROM destinations WHERE paused_until > @now)`;
 
@@ -251,13 +254,12 @@ export class SqliteStore implements GatewayStore {
   }
 
   async releaseLeases(ownerPrefix: string, now: number): Promise<number> {
-    const escaped = ownerPrefix.replace(/[\\%_]/g, (c) => `\\${c}`);
     return this.db
       .prepare(
         `UPDATE queue_items SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = @now
          WHERE state = 'in-flight' AND lease_owner LIKE @prefix ESCAPE '\\'`,
       )
-      .run({ now, prefix: `${escaped}%` }).changes;
+      .run({ now, prefix: likePrefix(ownerPrefix) }).changes;
   }
 
   async getItem(id: number): Promise<QueueItem | undefined> {
@@ -370,10 +372,9 @@ export class SqliteStore implements GatewayStore {
   }
 
   async releaseExportLeases(ownerPrefix: string, now: number): Promise<number> {
-    const escaped = ownerPrefix.replace(/[\\%_]/g, (c) => `\\${c}`);
     return this.db
       .transaction(() => {
-        const params = { now, prefix: `${escaped}%` };
+        const params = { now, prefix: likePrefix(ownerPrefix) };
         this.db.prepare(`UPDATE export_runs SET state = 'interrupted', ended_at = @now WHERE state = 'running' AND owner LIKE @prefix ESCAPE '\\'`).run(params);
         return this.db.prepare(`DELETE FROM export_leases WHERE owner LIKE @prefix ESCAPE '\\'`).run({ prefix: params.prefix }).changes;
       })
